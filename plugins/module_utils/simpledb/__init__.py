@@ -1,0 +1,1 @@
+"""Shared code of the SimpleDB operator's modules (imported as ansible.module_utils.simpledb)."""
