@@ -173,7 +173,7 @@ applied:
       checksum: 9f2c5e0b1d0c4a3f8e7d6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a392817
       statements: 2
       duration_ms: 35
-failed:
+failure:
   description: The migration that failed, when one did.
   returned: when a migration failed
   type: dict
@@ -299,7 +299,7 @@ def main():
             schema_version_after=run.schema_version_after,
             plan=[step.to_dict() for step in run.plan],
             applied=run.applied,
-            failed=exc.failure,
+            failure=exc.failure,
         )
         module.fail_json(msg=str(exc), **result)
     except pymysql.MySQLError as exc:

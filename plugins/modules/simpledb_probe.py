@@ -33,8 +33,10 @@ options:
     description:
       - IP addresses of the nameservers to ask, instead of those of C(/etc/resolv.conf).
       - Needed out of the cluster, where the cluster DNS is not the host's resolver.
+      - An empty list means those of C(/etc/resolv.conf).
     type: list
     elements: str
+    aliases: [nameservers]
   dns_port:
     description: UDP/TCP port of the nameservers.
     type: int
@@ -243,7 +245,7 @@ def argument_spec():
     spec["login_host"] = {"type": "str"}
     spec.update(
         dns_name={"type": "str"},
-        dns_nameservers={"type": "list", "elements": "str"},
+        dns_nameservers={"type": "list", "elements": "str", "aliases": ["nameservers"]},
         dns_port={"type": "int", "default": 53},
         dns_search={"type": "list", "elements": "str"},
         dns_timeout={"type": "float", "default": 5},

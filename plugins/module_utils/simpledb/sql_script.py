@@ -40,7 +40,8 @@ class ScriptError(ValueError):
 
 @dataclass(frozen=True)
 class Statement:
-    """One statement to send to the server; ``line`` is where its first token is (1-based)."""
+    """One statement to send to the server, from its first token (comments before it are dropped);
+    ``line`` is where that token is (1-based)."""
 
     text: str
     line: int
@@ -65,7 +66,6 @@ def split_statements(script: str, backslash_escapes: bool = True) -> list[Statem
     lines = _Lines(script)
     statements: list[Statement] = []
     delimiter = ";"
-    start = 0  # where the current statement's text starts
     first_token: int | None = None  # index of its first non-comment character
     i = 0
     n = len(script)
@@ -76,13 +76,13 @@ def split_statements(script: str, backslash_escapes: bool = True) -> list[Statem
             if command:
                 delimiter = _parse_delimiter(command, lines.of(i))
                 end = script.find("\n", i)
-                i = start = n if end < 0 else end + 1
+                i = n if end < 0 else end + 1
                 continue
         char = script[i]
         if script.startswith(delimiter, i):
             if first_token is not None:
-                statements.append(Statement(script[start:i].strip(), lines.of(first_token)))
-            i = start = i + len(delimiter)
+                statements.append(Statement(script[first_token:i].strip(), lines.of(first_token)))
+            i += len(delimiter)
             first_token = None
             continue
         if char in "'\"`":
@@ -104,7 +104,7 @@ def split_statements(script: str, backslash_escapes: bool = True) -> list[Statem
                 first_token = i
             i += 1
     if first_token is not None:
-        statements.append(Statement(script[start:].strip(), lines.of(first_token)))
+        statements.append(Statement(script[first_token:].strip(), lines.of(first_token)))
     return statements
 
 
