@@ -110,7 +110,7 @@ def probe_dns(
     else:
         result["status"] = RESOLVED
         result["resolved"] = True
-        result["addresses"] = sorted(answers.addresses(), key=ipaddress.ip_address)
+        result["addresses"] = sorted(answers.addresses(), key=_address_order)
         result["canonical_name"] = str(answers.canonical_name())
         result["msg"] = f"{name} resolves to {', '.join(result['addresses'])}"
     return result
@@ -133,6 +133,12 @@ def _resolver(
     resolver.timeout = timeout
     resolver.lifetime = timeout
     return resolver
+
+
+def _address_order(address: str) -> tuple[int, int]:
+    """IPv4 before IPv6, numerically within each."""
+    ip = ipaddress.ip_address(address)
+    return ip.version, int(ip)
 
 
 def _servers(result: dict[str, Any]) -> str:
