@@ -61,7 +61,8 @@ def probe_dns(
     InvalidDnsRequest for a malformed name or nameserver.
     """
     try:
-        qname = dns.name.from_text(name)
+        # Relative unless it ends with a dot, so that the search domains apply to it.
+        qname = dns.name.from_text(name, origin=None)
     except dns.exception.DNSException as exc:
         raise InvalidDnsRequest(f"{name!r} is not a valid DNS name: {exc}") from exc
     for server in nameservers or []:
