@@ -18,7 +18,7 @@ description:
     and the version.
   - A script is split into statements like the C(mariadb) client does (quotes, comments and
     C(DELIMITER) for routines and triggers are honoured) and each statement is run in turn on a
-    session of its own. MariaDB commits DDL implicitly, so a failed script is not rolled back:
+    session of its own. MariaDB commits DDL implicitly, so a failed script is not rolled back;
     the statements before the failure stay applied. The attempt is recorded as failed and blocks
     later migrations until the file is corrected (a changed checksum is retried) or
     O(retry_failed) is set. See C(docs/migrations.md).
