@@ -50,7 +50,7 @@ def quantity(description: str, **extra: Any) -> Schema:
         "description": description,
         "anyOf": [{"type": "integer"}, {"type": "string"}],
         "x-kubernetes-int-or-string": True,
-        "pattern": r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$",
+        "pattern": r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$",  # noqa: E501
         **extra,
     }
 
@@ -165,10 +165,13 @@ IMMUTABLE_SPEC = {
 
 
 def simpledb_spec() -> Schema:
-    resource_map = {
-        "type": "object",
-        "additionalProperties": quantity("A quantity such as 500m or 1Gi."),
-    }
+    def resource_map(description: str) -> Schema:
+        return {
+            "type": "object",
+            "description": description,
+            "additionalProperties": quantity("A quantity such as 500m or 1Gi."),
+        }
+
     return obj(
         "Desired state of a MariaDB database.",
         {
@@ -269,7 +272,10 @@ def simpledb_spec() -> Schema:
             ),
             "resources": obj(
                 "CPU and memory of the MariaDB container.",
-                {"requests": resource_map, "limits": resource_map},
+                {
+                    "requests": resource_map("Resources reserved for the container (cpu, memory)."),
+                    "limits": resource_map("The most the container may use (cpu, memory)."),
+                },
             ),
             "config": string(
                 "Extra my.cnf lines for the [mariadbd] section, for example "
@@ -294,7 +300,9 @@ def simpledb_spec() -> Schema:
                         pattern=r"^(@(hourly|daily|weekly|monthly|yearly|annually))$|^(\S+\s+){4}\S+$",
                     ),
                     "destination": destination("Where scheduled and pre-upgrade backups go."),
-                    "compression": string("Compression of the data file.", enum=["gzip", "none"], default="gzip"),
+                    "compression": string(
+                        "Compression of the data file.", enum=["gzip", "none"], default="gzip"
+                    ),
                     "retention": obj(
                         "Which scheduled backups to keep; older ones are deleted with their artifacts.",
                         {
@@ -332,7 +340,16 @@ def simpledb_status() -> Schema:
         {
             "phase": string(
                 "Lifecycle phase.",
-                enum=["Pending", "Creating", "Ready", "Upgrading", "Restoring", "Degraded", "Paused", "Deleting"],
+                enum=[
+                    "Pending",
+                    "Creating",
+                    "Ready",
+                    "Upgrading",
+                    "Restoring",
+                    "Degraded",
+                    "Paused",
+                    "Deleting",
+                ],
             ),
             "observedGeneration": integer("The spec generation last reconciled.", format="int64"),
             "engineVersion": string("Version the server reports (SELECT VERSION())."),
@@ -359,9 +376,7 @@ def backup_spec() -> Schema:
             "simpleDB": object_name("the SimpleDB to back up, in the same namespace"),
             "destination": destination("Where the backup goes."),
             "compression": string("Compression of the data file.", enum=["gzip", "none"], default="gzip"),
-            "deleteArtifactOnDelete": boolean(
-                "Delete the stored backup when this object is deleted.", False
-            ),
+            "deleteArtifactOnDelete": boolean("Delete the stored backup when this object is deleted.", False),
         },
         required=["simpleDB", "destination"],
         **{"x-kubernetes-validations": [IMMUTABLE_SPEC]},
@@ -405,7 +420,10 @@ def restore_spec() -> Schema:
         **{
             "x-kubernetes-validations": [
                 IMMUTABLE_SPEC,
-                {"rule": "has(self.backup) != has(self.source)", "message": "set exactly one of backup or source"},
+                {
+                    "rule": "has(self.backup) != has(self.source)",
+                    "message": "set exactly one of backup or source",
+                },
             ]
         },
     )
@@ -441,8 +459,16 @@ def column(name: str, path: str, kind: str = "string", priority: int = 0, descri
 AGE = column("Age", ".metadata.creationTimestamp", "date")
 
 
-def crd(kind: str, plural: str, short: str, description: str, spec: Schema, status_schema: Schema,
-        columns: list[Schema], spec_required: bool = False) -> Schema:
+def crd(
+    kind: str,
+    plural: str,
+    short: str,
+    description: str,
+    spec: Schema,
+    status_schema: Schema,
+    columns: list[Schema],
+    spec_required: bool = False,
+) -> Schema:
     root = obj(
         description,
         {
@@ -488,9 +514,12 @@ def definitions() -> dict[str, Schema]:
     ready = '.status.conditions[?(@.type=="Ready")].status'
     return {
         "example.com_simpledbs.yaml": crd(
-            "SimpleDB", "simpledbs", "sdb",
+            "SimpleDB",
+            "simpledbs",
+            "sdb",
             "SimpleDB is a MariaDB database run by the SimpleDB operator.",
-            simpledb_spec(), simpledb_status(),
+            simpledb_spec(),
+            simpledb_status(),
             [
                 column("Ready", ready),
                 column("Phase", ".status.phase"),
@@ -501,9 +530,12 @@ def definitions() -> dict[str, Schema]:
             ],
         ),
         "example.com_simpledbbackups.yaml": crd(
-            "SimpleDBBackup", "simpledbbackups", "sdbb",
+            "SimpleDBBackup",
+            "simpledbbackups",
+            "sdbb",
             "SimpleDBBackup is a one-shot logical backup of a SimpleDB.",
-            backup_spec(), backup_status(),
+            backup_spec(),
+            backup_status(),
             [
                 column("Database", ".spec.simpleDB"),
                 column("Phase", ".status.phase"),
@@ -515,9 +547,12 @@ def definitions() -> dict[str, Schema]:
             spec_required=True,
         ),
         "example.com_simpledbrestores.yaml": crd(
-            "SimpleDBRestore", "simpledbrestores", "sdbr",
+            "SimpleDBRestore",
+            "simpledbrestores",
+            "sdbr",
             "SimpleDBRestore restores a backup into a running SimpleDB, verifying it first.",
-            restore_spec(), restore_status(),
+            restore_spec(),
+            restore_status(),
             [
                 column("Database", ".spec.simpleDB"),
                 column("Phase", ".status.phase"),
