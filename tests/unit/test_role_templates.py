@@ -4,6 +4,7 @@ references, the restricted Pod Security Standard, and OpenShift's variant withou
 import json
 import os
 import subprocess
+import sys
 
 import pytest
 import yaml
@@ -28,7 +29,12 @@ def render(tmp_path, cr, openshift):
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), RELATED_IMAGE_MARIADB="mariadb:10.11")
     extra = {"cr": cr, "openshift": openshift, "out_dir": str(tmp_path)}
     result = subprocess.run(
-        ["ansible-playbook", str(ROOT / "tests/data/render_simpledb.yml"), "-e", json.dumps(extra)],
+        [
+            os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),
+            str(ROOT / "tests/data/render_simpledb.yml"),
+            "-e",
+            json.dumps(extra),
+        ],
         cwd=ROOT,
         env=env,
         capture_output=True,
