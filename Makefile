@@ -38,6 +38,10 @@ lock: ## Re-resolve requirements/dev.in into requirements/dev.lock.
 	@.lock-venv/bin/pip install --quiet -r requirements/dev.in && .lock-venv/bin/pip freeze >requirements/dev.lock
 	@rm -rf .lock-venv && echo "requirements/dev.lock updated"
 
+.PHONY: crds
+crds: venv ## Regenerate deploy/crd/bases from hack/crdgen.py.
+	@$(PY) hack/crdgen.py
+
 .PHONY: lint
 lint: venv ## ansible-lint (production profile), yamllint and ruff.
 	@$(VENV)/bin/yamllint -s .

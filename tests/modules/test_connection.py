@@ -15,7 +15,7 @@ def test_connect_reports_version(mariadb):
 
 
 def test_wrong_password_names_the_login(mariadb):
-    with pytest.raises(ConnectionFailed, match="refused the login of user 'root'.*password"):
+    with pytest.raises(ConnectionFailed, match=r"refused the login of user 'root'.*password"):
         connect(host=mariadb.host, port=mariadb.port, password="wrong")
 
 
