@@ -115,7 +115,7 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-action:
+outcome:
   description:
     - C(created) (a new Event), C(aggregated) (a repeat counted into the existing Event) or
       C(restarted) (a repeat after the window; the Event starts a new series).
@@ -141,7 +141,6 @@ event:
 import socket
 
 from ansible.module_utils.basic import AnsibleModule
-
 from ansible.module_utils.simpledb.events import DEFAULT_WINDOW, complete_involved_object, record_event
 from ansible.module_utils.simpledb.k8s import (
     KubeAPI,
@@ -209,7 +208,7 @@ def main():
         )
     except KubernetesError as exc:
         module.fail_json(msg=str(exc))
-    module.exit_json(changed=True, action=record.action, event=record.event)
+    module.exit_json(changed=True, outcome=record.outcome, event=record.event)
 
 
 if __name__ == "__main__":

@@ -214,7 +214,6 @@ history_table:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-
 from ansible.module_utils.simpledb.connection import (
     ConnectionFailed,
     connect_from_params,

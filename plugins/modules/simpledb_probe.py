@@ -227,7 +227,6 @@ server:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-
 from ansible.module_utils.simpledb.connection import connection_argument_spec, require_pymysql
 from ansible.module_utils.simpledb.dns import InvalidDnsRequest, probe_dns, require_dnspython
 from ansible.module_utils.simpledb.migrations import DEFAULT_HISTORY_TABLE

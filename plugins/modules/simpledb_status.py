@@ -130,7 +130,6 @@ diff:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-
 from ansible.module_utils.simpledb.conditions import InvalidCondition
 from ansible.module_utils.simpledb.cr_status import update_status
 from ansible.module_utils.simpledb.k8s import (

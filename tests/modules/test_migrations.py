@@ -16,7 +16,6 @@ import time
 from decimal import Decimal
 
 import pytest
-
 from ansible.module_utils.simpledb.connection import connect_from_params
 from ansible.module_utils.simpledb.migrations import (
     MigrationFailed,
@@ -27,6 +26,7 @@ from ansible.module_utils.simpledb.migrations import (
     lock_name,
     read_schema_version,
 )
+
 from tests.fixtures.ansible_module import ROOT, run_module
 
 HISTORY = "simpledb_schema_history"

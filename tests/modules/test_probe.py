@@ -10,7 +10,6 @@ import time
 import dns.message
 import dns.query
 import pytest
-
 from ansible.module_utils.simpledb.connection import connect_from_params
 from ansible.module_utils.simpledb.dns import (
     NO_ANSWER,
@@ -22,6 +21,7 @@ from ansible.module_utils.simpledb.dns import (
 )
 from ansible.module_utils.simpledb.migrations import MigrationFailed, Migrator, load_mapping
 from ansible.module_utils.simpledb.probe import ACCESS_DENIED, UNREACHABLE, probe_server
+
 from tests.fixtures.ansible_module import ROOT, run_module
 from tests.fixtures.mariadb import free_port
 

@@ -3,7 +3,6 @@
 import re
 
 import pytest
-
 from ansible.module_utils.simpledb.conditions import (
     InvalidCondition,
     merge_conditions,

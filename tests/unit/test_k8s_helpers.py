@@ -1,7 +1,6 @@
 """The pure parts of the Kubernetes helpers: auth resolution, resource paths, Event names."""
 
 import pytest
-
 from ansible.module_utils.simpledb.events import event_name
 from ansible.module_utils.simpledb.k8s import ApiResource, KubernetesError, resolve_auth
 

@@ -3,7 +3,6 @@
 import re
 
 import pytest
-
 from ansible.module_utils.simpledb.sql_script import ScriptError, Statement, split_statements
 
 

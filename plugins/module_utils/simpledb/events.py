@@ -32,7 +32,7 @@ _NAME_PREFIX_MAX = 200  # leaves room for the hash in a 253-character name
 
 @dataclass
 class EventRecord:
-    action: str  # "created", "aggregated" (count + 1) or "restarted" (a new series after the window)
+    outcome: str  # "created", "aggregated" (count + 1) or "restarted" (a new series after the window)
     event: dict[str, Any]
 
 
@@ -137,16 +137,16 @@ def record_event(
             _seconds_between(existing.get("lastTimestamp") or existing.get("firstTimestamp"), timestamp)
             <= window
         ):
-            action = "aggregated"
+            outcome = "aggregated"
             patch = {"count": (existing.get("count") or 1) + 1, "lastTimestamp": timestamp}
         else:
-            action = "restarted"
+            outcome = "restarted"
             patch = {"count": 1, "firstTimestamp": timestamp, "lastTimestamp": timestamp}
         if check_mode:
-            return EventRecord(action, {**existing, **patch})
+            return EventRecord(outcome, {**existing, **patch})
         patch["metadata"] = {"resourceVersion": existing["metadata"]["resourceVersion"]}
         try:
-            return EventRecord(action, api.merge_patch(events, name, patch, namespace))
+            return EventRecord(outcome, api.merge_patch(events, name, patch, namespace))
         except KubernetesError as exc:
             if exc.status not in (404, 409):  # it expired or changed meanwhile: start over
                 raise
