@@ -15,7 +15,9 @@ description:
     C(lastTransitionTime) changes only when its C(status) changes.
   - The update is conditional on the object's C(resourceVersion) and is recomputed when another
     writer got there first, so concurrent writers do not lose each other's fields.
-  - Nothing is written when nothing would change (C(changed=false)).
+  - C(changed) is false when the status already was as requested. The conditional patch is sent
+    anyway (the server leaves the object untouched), because a read through the operator's
+    caching proxy may be out of date.
 version_added: "0.1.0"
 author: SimpleDB operator authors
 extends_documentation_fragment:

@@ -298,6 +298,38 @@ def test_a_concurrent_writer_is_not_overwritten(kubectl, ns, target, api):
     ]
 
 
+def test_a_read_that_is_out_of_date_is_caught_even_when_it_looks_done(kubectl, ns, target, api):
+    """The read says the status is already as wanted, but the object changed since (as a read
+    through the operator's caching proxy may lag): the conditional write still corrects it."""
+    write_status(
+        kubectl,
+        ns,
+        {"phase": "Ready", "conditions": [{**READY, "lastTransitionTime": "2026-01-01T00:00:00Z"}]},
+    )
+    calls = []
+
+    def now_and_write_once():
+        if not calls:
+            write_status(kubectl, ns, {"phase": "Creating"})
+        calls.append(1)
+        return "2026-01-01T00:05:00Z"
+
+    update = update_status(
+        api,
+        API_VERSION,
+        KIND,
+        "db",
+        ns,
+        fields={"phase": "Ready"},
+        conditions=[READY],
+        now=now_and_write_once,
+    )
+
+    assert update.changed is True
+    assert update.before["phase"] == "Creating"
+    assert read(kubectl, ns)["status"]["phase"] == "Ready"
+
+
 def test_status_errors_say_what_to_fix(kubeconfig, ns, target, test_crd, api):
     missing = run_module(
         "simpledb_status", status_args(kubeconfig, ns, name="nope", status={"phase": "Ready"})

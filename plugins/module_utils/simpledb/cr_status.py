@@ -4,7 +4,9 @@ The new status is computed from the object as read, then sent as a JSON merge pa
 carries the object's resourceVersion: if anything (such as the operator writing its own
 conditions) changed the object in between, the API server answers 409 Conflict and the update
 is computed again from a fresh read. Reads through the operator's caching proxy may lag behind
-writes; the same conflict check covers that.
+writes; the same conflict check covers that, which is why the patch is sent even when the
+status as read already looks right. ``changed`` compares the status the server returns with
+the status read.
 """
 
 from __future__ import annotations
@@ -58,20 +60,21 @@ def update_status(
             patch["conditions"] = merge_conditions(before.get("conditions") or [], conditions, now())
         if observed_generation is not None:
             patch["observedGeneration"] = observed_generation
-        after = merge_patch(before, patch)
-        if after == before:
-            return StatusUpdate(False, before, before)
         if check_mode:
-            return StatusUpdate(True, before, after)
+            after = merge_patch(before, patch)
+            return StatusUpdate(after != before, before, after)
+        # Sent even when it looks like a no-op: behind the operator's caching proxy the read may
+        # be stale, and only the conditional write tells. A true no-op leaves the object as it is.
         body = {"metadata": {"resourceVersion": obj["metadata"]["resourceVersion"]}, "status": patch}
         try:
             written = api.merge_patch(resource, name, body, namespace, subresource="status")
         except KubernetesError as exc:
             if exc.status != 409:
                 raise
-            time.sleep(0.1 * (attempt + 1))  # someone else wrote; read again
+            time.sleep(0.1 * (attempt + 1))  # someone else wrote, or the read was stale; read again
             continue
-        return StatusUpdate(True, before, written.get("status") or {})
+        after = written.get("status") or {}
+        return StatusUpdate(after != before, before, after)
     raise KubernetesError(
         f"The status of {kind} {where} kept changing while it was being written "
         f"({CONFLICT_ATTEMPTS} conflicts)",

@@ -130,8 +130,9 @@ def record_event(
             try:
                 return EventRecord("created", api.create(events, event, namespace))
             except KubernetesError as exc:
-                if exc.status != 409:  # 409: a concurrent run created it; count into it
+                if exc.status != 409:  # 409: it exists (created meanwhile, or the read was stale)
                     raise
+                time.sleep(0.05 * (attempt + 1))
                 continue
         if (
             _seconds_between(existing.get("lastTimestamp") or existing.get("firstTimestamp"), timestamp)

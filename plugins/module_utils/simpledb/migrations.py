@@ -6,7 +6,7 @@ The flow of one run (see docs/migrations.md for the user's view):
 2. Under a server-side lock (GET_LOCK), ``read_history`` reads what was applied before.
 3. ``plan`` decides what to run, or refuses: a downgrade, a changed checksum, a missing
    version, a failed migration that was not fixed. It is pure, so a refusal changes nothing.
-4. ``Migrator.apply`` runs each planned script statement by statement on a fresh session and
+4. ``Migrator.run`` runs each planned script statement by statement on a fresh session and
    records it in the history table (a row is written before the script starts, so a run that
    dies half-way leaves an "interrupted" record instead of nothing).
 """
@@ -128,11 +128,6 @@ class History:
         return max(versions) if versions else None
 
     @property
-    def baseline(self) -> int | None:
-        versions = [row.version for row in self.rows if row.type == "BASELINE" and row.success]
-        return max(versions) if versions else None
-
-    @property
     def has_scripts(self) -> bool:
         return any(row.type == "SQL" for row in self.rows)
 
@@ -160,7 +155,6 @@ class PlanStep:
     checksum: str | None = None
     reason: str = ""
     statements: tuple[Statement, ...] = field(default=(), repr=False, compare=False)
-    sql: str = field(default="", repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -329,7 +323,6 @@ def plan(
                 checksum=migration.checksum,
                 reason=reason,
                 statements=tuple(_split(migration, backslash_escapes)),
-                sql=migration.sql,
             )
         )
     return steps
