@@ -355,6 +355,24 @@ def test_retry_failed_reruns_an_unchanged_migration(mariadb, database):
     assert query(mariadb, database, "SELECT id FROM made_by_hand") == ((1,),)
 
 
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "CREATE USER 'app_reader'@'%' IDENTIFIED BY BY 'hunter2-secret'",  # a syntax error quoting it
+        "SET PASSWORD FOR 'no_such_user'@'%' = PASSWORD('hunter2-secret')",  # an error about the user
+    ],
+)
+def test_failure_reports_do_not_repeat_passwords(mariadb, database, statement):
+    with pytest.raises(MigrationFailed) as failed:
+        migrate(mariadb, database, {"V1__account.sql": statement + ";\n"}, 1)
+
+    recorded = history(mariadb, database)[0][6]
+    for report in (str(failed.value), failed.value.failure["error"], recorded):
+        assert "hunter2-secret" not in report
+        assert "V1__account.sql" in report or report.startswith("statement 1 at line 1 failed")
+    assert "'***'" in recorded
+
+
 def test_a_script_that_leaves_a_transaction_open_fails_and_is_rolled_back(mariadb, database):
     source = {"V1__t.sql": V1, "V2__open.sql": "START TRANSACTION;\nINSERT INTO orders VALUES (7, 1.00);\n"}
     with pytest.raises(MigrationFailed, match="left a transaction open"):

@@ -39,6 +39,11 @@ _LOCK_NAME_MAX = 64
 # SERVER_STATUS_IN_TRANS in the server's OK packet: a transaction is open.
 _SERVER_STATUS_IN_TRANS = 1
 _ERROR_TEXT_MAX = 4000
+# Statements that may carry a password (CREATE USER ... IDENTIFIED BY, SET PASSWORD,
+# CHANGE MASTER ... MASTER_PASSWORD), and string literals in SQL.
+_MENTIONS_PASSWORD = re.compile(r"IDENTIFIED|PASSWORD", re.IGNORECASE)
+_QUOTED_BY_SERVER = re.compile(r"near '.*' at line (\d+)", re.DOTALL)
+_STRING_LITERAL = re.compile(r"'(?:[^'\\]|\\.|'')*'" + r'|"(?:[^"\\]|\\.|"")*"')
 
 HISTORY_TABLE_DDL = """
 CREATE TABLE IF NOT EXISTS {table} (
@@ -627,8 +632,9 @@ def _execute(conn: Any, sql: str) -> None:
 def _statement_failure(step: PlanStep, number: int, exc: Exception) -> dict[str, Any]:
     statement = step.statements[number - 1]
     code = exc.args[0] if exc.args else None
-    detail = exc.args[1] if len(exc.args) > 1 else str(exc)
-    excerpt = " ".join(statement.text.split())
+    excerpt, detail = redact_passwords(
+        " ".join(statement.text.split()), str(exc.args[1] if len(exc.args) > 1 else exc)
+    )
     if len(excerpt) > 200:
         excerpt = excerpt[:200] + "..."
     error = f"statement {number} at line {statement.line} failed with error {code}: {detail} [{excerpt}]"
@@ -640,6 +646,18 @@ def _statement_failure(step: PlanStep, number: int, exc: Exception) -> dict[str,
         "error_code": code,
         "error": error[:_ERROR_TEXT_MAX],
     }
+
+
+def redact_passwords(statement: str, error: str) -> tuple[str, str]:
+    """The statement and the server's error about it, with no string literal of the statement
+    when it may carry a password. Failure reports go to the history table, the task result and
+    the SimpleDB's status; a syntax error quotes the statement ("near '...' at line 1")."""
+    if not _MENTIONS_PASSWORD.search(statement):
+        return statement, error
+    error = _QUOTED_BY_SERVER.sub(r"near (hidden: the statement may hold a password) at line \1", error)
+    for literal in {m.group(0) for m in _STRING_LITERAL.finditer(statement)}:
+        error = error.replace(literal, "'***'")
+    return _STRING_LITERAL.sub("'***'", statement), error
 
 
 def _failure_message(step: PlanStep, failure: dict[str, Any], completed: int) -> str:
