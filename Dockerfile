@@ -21,6 +21,7 @@ RUN ansible-galaxy collection install -r ${HOME}/requirements.yml \
 # The project's modules are found by path, as in local runs (ansible.cfg).
 ENV ANSIBLE_LIBRARY=${HOME}/plugins/modules \
     ANSIBLE_MODULE_UTILS=${HOME}/plugins/module_utils \
+    ANSIBLE_DOC_FRAGMENT_PLUGINS=${HOME}/plugins/doc_fragments \
     ANSIBLE_GATHERING=explicit
 
 COPY watches.yaml ${HOME}/watches.yaml
