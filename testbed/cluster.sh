@@ -175,7 +175,7 @@ cluster_up() {
   mkdir -p "$KWOK_WORKDIR"
   BINDIR=$bindir KUBERNETES_VERSION=$KUBERNETES_VERSION ETCD_VERSION=$ETCD_VERSION \
     KWOK_VERSION=$KWOK_VERSION SERVICE_CIDR=$service_cidr POD_CIDR=$pod_cidr NODE_IP=$node_ip \
-    envsubst <"$here/kwok/kwok.yaml" >"$state/kwok.yaml"
+    KUBE_BIN=$kube_bin envsubst <"$here/kwok/kwok.yaml" >"$state/kwok.yaml"
   local cluster_dir=$KWOK_WORKDIR/clusters/$name
   if [ -d "$cluster_dir" ] && ! apiserver_ready; then
     log "restarting the stopped cluster $name"
