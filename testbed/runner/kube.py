@@ -13,6 +13,7 @@ from typing import Any
 
 import kubernetes.client
 import kubernetes.config
+import urllib3
 import yaml
 from kubernetes.client.exceptions import ApiException
 
@@ -131,6 +132,9 @@ class Kube:
     def __init__(self) -> None:
         configuration = kubernetes.client.Configuration()
         kubernetes.config.load_kube_config(client_configuration=configuration)
+        if not configuration.verify_ssl:
+            # The kubeconfig asks for insecure-skip-tls-verify; one warning per request adds nothing.
+            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
         # Watches hold a connection each; keep enough for them plus the workers.
         configuration.connection_pool_maxsize = 64
         self.api = kubernetes.client.ApiClient(configuration)

@@ -59,8 +59,8 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="Run the operator")
 
-    def flag(name: str, **kwargs: Any) -> None:
-        run.add_argument(name, **kwargs)
+    def flag(*names: str, **kwargs: Any) -> None:
+        run.add_argument(*names, **kwargs)
 
     def bool_flag(name: str, default: bool, help_text: str, dest: str | None = None) -> None:
         run.add_argument(
