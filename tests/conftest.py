@@ -18,4 +18,5 @@ if _module_utils not in ansible.module_utils.__path__:
 
 pytest_plugins = [
     "tests.fixtures.mariadb",
+    "tests.fixtures.operator",
 ]
