@@ -148,9 +148,26 @@ class Probes:
     def patch_child(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
         return self.custom.patch_namespaced_custom_object(*self._args("probechildren"), f"{name}-child", body)
 
-    def patch_child_status(self, name: str, status: dict[str, Any]) -> dict[str, Any]:
-        return self.custom.patch_namespaced_custom_object_status(
-            *self._args("probechildren"), f"{name}-child", {"status": status}
+    def apply_child_status(self, name: str, status: dict[str, Any]) -> dict[str, Any]:
+        """Server-side apply of the child's status by the field manager `conformance-test`, as a
+        controller of that kind would write it. Apply entries sort before Update entries in
+        managedFields, so repeating it changes only status and a time there."""
+        body = {
+            "apiVersion": API_VERSION,
+            "kind": "ProbeChild",
+            "metadata": {"name": f"{name}-child"},
+            "status": status,
+        }
+        path = f"/apis/{GROUP}/{VERSION}/namespaces/{self.namespace}/probechildren/{name}-child/status"
+        return self.custom.api_client.call_api(
+            path,
+            "PATCH",
+            query_params=[("fieldManager", "conformance-test"), ("force", "true")],
+            header_params={"Content-Type": "application/apply-patch+yaml", "Accept": "application/json"},
+            body=body,
+            auth_settings=["BearerToken"],
+            response_type="object",
+            _return_http_data_only=True,
         )
 
     def delete_child(self, name: str) -> None:

@@ -261,12 +261,14 @@ def test_child_changes_that_trigger_a_run(operator, probes, journal):
     probes.create("parent", {"child": True})
     probes.wait_condition("parent", "Successful")
     assert probes.child("parent")["metadata"]["ownerReferences"][0]["name"] == "parent"
-    # The first status write of a field manager adds a managedFields entry, which is a metadata
-    # change to DependentPredicate (the operator's cache keeps managedFields), so it may run the
-    # role. Later writes of the same fields by the same manager change only status and a time.
-    probes.patch_child_status("parent", {"ready": False})
+    # A field manager's first write of a status field changes its managedFields entry: a metadata
+    # change to DependentPredicate (the operator's cache keeps managedFields), which may run the
+    # role. Later writes of the same fields change only status and the entry's time.
+    probes.apply_child_status("parent", {"ready": False})
     runs = settle(journal, "parent")
-    probes.patch_child_status("parent", {"ready": True})
+    probes.apply_child_status("parent", {"ready": True})
+    assert settle(journal, "parent", quiet=3) == runs, "a status-only change of a child ran the role"
+    probes.apply_child_status("parent", {"ready": False})
     assert settle(journal, "parent", quiet=3) == runs, "a status-only change of a child ran the role"
 
     probes.patch_child("parent", {"metadata": {"labels": {"changed": "yes"}}})
