@@ -401,3 +401,58 @@ def test_watches_errors_stop_the_operator(operator, watches, message):
     running = operator.start(watches, env=ENV, wait_ready=False)
     assert running.wait_exit(30) != 0
     assert message in running.log()
+
+
+def test_other_status_keys_survive_and_conditions_are_rewritten(operator, probes, journal):
+    probes.create("custom", {})
+    probes.custom.patch_namespaced_custom_object_status(
+        "conformance.example.com",
+        "v1alpha1",
+        probes.namespace,
+        "probes",
+        "custom",
+        {
+            "status": {
+                "phase": "Provisioning",
+                "endpoints": {"primary": "db-0"},
+                "conditions": [
+                    {
+                        "type": "Ready",
+                        "status": "False",
+                        "reason": "Starting",
+                        "message": "m",
+                        "observedGeneration": 1,
+                        "lastTransitionTime": "2021-05-05T10:00:00Z",
+                    }
+                ],
+            }
+        },
+    )
+    operator.start([probe_watch(journal.path)], env=ENV)
+    obj = probes.wait_condition("custom", "Successful")
+    assert obj["status"]["phase"] == "Provisioning"
+    assert obj["status"]["endpoints"] == {"primary": "db-0"}
+    assert [c["type"] for c in obj["status"]["conditions"]] == ["Ready", "Running", "Successful", "Failure"]
+    # The operator keeps other condition types but writes back only the fields it knows.
+    assert conditions(obj)["Ready"] == {
+        "type": "Ready",
+        "status": "False",
+        "reason": "Starting",
+        "message": "m",
+        "lastTransitionTime": "2021-05-05T10:00:00Z",
+    }
+
+
+def test_playbook_watch(operator, probes, journal, namespace, tmp_path):
+    playbook = tmp_path / "probe.yml"
+    playbook.write_text("- hosts: localhost\n  gather_facts: false\n  roles:\n    - probe\n")
+    watch = probe_watch(journal.path, playbook=str(playbook))
+    del watch["role"]
+    operator.start([watch], env=ENV)
+    probes.create("pb", {})
+    probes.wait_condition("pb", "Successful")
+    base = input_dir(namespace, "pb")
+    assert (base / "project" / "playbook.yaml").read_text() == playbook.read_text()
+    command = json.loads((base / "artifacts" / "latest" / "command").read_text())["command"]
+    assert command[-1] == str(playbook)
+    assert [r.kind for r in journal.runs("pb")] == ["reconcile"]
