@@ -12,8 +12,10 @@ import json
 import os
 import pathlib
 import signal
+import socket
 import sys
 import time
+import urllib.request
 
 import pytest
 
@@ -456,3 +458,15 @@ def test_playbook_watch(operator, probes, journal, namespace, tmp_path):
     command = json.loads((base / "artifacts" / "latest" / "command").read_text())["command"]
     assert command[-1] == str(playbook)
     assert [r.kind for r in journal.runs("pb")] == ["reconcile"]
+
+
+def test_health_probes(operator, journal):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    operator.start(
+        [probe_watch(journal.path)], args=[f"--health-probe-bind-address=127.0.0.1:{port}"], env=ENV
+    )
+    for path in ("/healthz", "/readyz"):
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as response:
+            assert (response.status, response.read()) == (200, b"ok")
