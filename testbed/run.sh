@@ -15,6 +15,7 @@
 #                                           CoreDNS when KUBECONFIG is unset)
 #   SIMPLEDB_ENDPOINT_OVERRIDE              host:port the role connects to instead of the
 #                                           database Service (e.g. a kubectl port-forward)
+#   SIMPLEDB_CLUSTER_DOMAIN                 the cluster's DNS domain (the role's default: cluster.local)
 #   RELATED_IMAGE_MARIADB                   operand image (default: docker.io/library/mariadb:
 #                                           <major.minor of the local mariadbd>)
 #   WATCH_NAMESPACE                         namespaces to watch (default all)
@@ -67,7 +68,7 @@ export ANSIBLE_ROLES_PATH=$root/roles
 export VIRTUAL_ENV=$(dirname "$venv_bin")
 export PATH=$venv_bin:$PATH  # ansible-runner and ansible-playbook of the project's Python
 export PYTHONPATH=$root${PYTHONPATH:+:$PYTHONPATH}
-for name in SIMPLEDB_DNS_SERVER SIMPLEDB_DNS_PORT SIMPLEDB_ENDPOINT_OVERRIDE WATCH_NAMESPACE; do
+for name in SIMPLEDB_DNS_SERVER SIMPLEDB_DNS_PORT SIMPLEDB_ENDPOINT_OVERRIDE SIMPLEDB_CLUSTER_DOMAIN WATCH_NAMESPACE; do
   [ -z "${!name:-}" ] || export "${name?}"
 done
 

@@ -105,8 +105,8 @@ def test_download_puts_the_release_binary_in_bin(layout, tmp_path_factory):
 FAKE_OPERATOR = """#!/bin/sh
 # Records how it was started, then waits to be stopped like an operator.
 { echo "argv: $*"; for v in ANSIBLE_GATHERING ANSIBLE_LIBRARY ANSIBLE_MODULE_UTILS ANSIBLE_ROLES_PATH \\
-  RELATED_IMAGE_MARIADB SIMPLEDB_DNS_SERVER SIMPLEDB_DNS_PORT SIMPLEDB_ENDPOINT_OVERRIDE WATCH_NAMESPACE \\
-  VIRTUAL_ENV KUBECONFIG; do eval "echo $v=\\$$v"; done
+  RELATED_IMAGE_MARIADB SIMPLEDB_DNS_SERVER SIMPLEDB_DNS_PORT SIMPLEDB_ENDPOINT_OVERRIDE \\
+  SIMPLEDB_CLUSTER_DOMAIN WATCH_NAMESPACE VIRTUAL_ENV KUBECONFIG; do eval "echo $v=\\$$v"; done
   echo "runner=$(command -v ansible-runner)"; } > "$0.calls"
 trap 'echo stopped >> "$0.calls"; exit 0' TERM
 while :; do sleep 0.1; done
@@ -146,6 +146,7 @@ def test_make_run_starts_the_named_binary_with_the_images_settings_and_stops_it(
             "ANSIBLE_OPERATOR": str(fake),
             "SIMPLEDB_ENDPOINT_OVERRIDE": "127.0.0.1:13306",
             "WATCH_NAMESPACE": "apps",
+            "SIMPLEDB_CLUSTER_DOMAIN": "example.internal",
             "OPERATOR_ARGS": "--max-concurrent-reconciles=3",
         },
     )
@@ -172,6 +173,7 @@ def test_make_run_starts_the_named_binary_with_the_images_settings_and_stops_it(
     assert recorded["RELATED_IMAGE_MARIADB"] == f"docker.io/library/mariadb:{local_engine()}"
     assert recorded["SIMPLEDB_ENDPOINT_OVERRIDE"] == "127.0.0.1:13306"
     assert recorded["WATCH_NAMESPACE"] == "apps"
+    assert recorded["SIMPLEDB_CLUSTER_DOMAIN"] == "example.internal"
     assert recorded["KUBECONFIG"] == str(layout / "kubeconfig")
     assert recorded["runner"] == os.path.join(os.path.dirname(sys.executable), "ansible-runner")
     assert calls.read_text().splitlines()[-1] == "stopped"
