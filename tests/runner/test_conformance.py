@@ -70,8 +70,8 @@ def settle(journal, name: str, quiet: float = 2.0, timeout: float = 30) -> int:
 
 def test_extra_vars_input_dir_and_what_the_role_sees(operator, probes, journal, namespace):
     watch = probe_watch(journal.path)
-    watch["vars"]["dump_vars"] = DUMPED
-    operator.start([watch], env=ENV)
+    watch["vars"]["dump_vars"] = [*DUMPED, "from_cmdline"]
+    operator.start([watch], args=["--ansible-args=-e from_cmdline=yes"], env=ENV)
     probes.create("trace", TRACE_SPEC, labels={"app": "demo"})
     probes.wait_condition("trace", "Successful")
 
@@ -133,10 +133,13 @@ def test_extra_vars_input_dir_and_what_the_role_sees(operator, probes, journal, 
     assert f"@{base}/env/extravars" in command["command"]
     assert "-vv" in command["command"]
 
+    assert (base / "env" / "cmdline").read_text() == "-e from_cmdline=yes"
+
     seen = json.loads((journal.path.parent / f"{namespace}.trace.vars.json").read_text())
     for key in DUMPED[:-1]:
         assert seen[key] == extravars[key], key
     assert seen["finalizer_run"] == "<undefined>"
+    assert seen["from_cmdline"] == "yes"
 
 
 def test_status_after_success(operator, probes, journal):
