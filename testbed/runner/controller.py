@@ -283,16 +283,14 @@ class Reconciler:
 
         stats = collected.stats
         if stats and stats.get("stdout"):
-            print_block(
-                f"Ansible Task Status Event StdOut ({self._gvk_text()}, {key[1]}/{key[0]})", stats["stdout"]
-            )
+            print_block(f"Ansible Task Status Event StdOut ({self.gvk}, {key[1]}/{key[0]})", stats["stdout"])
         if self.debug_logs:
             try:
                 output = run.stdout()
             except OSError:
                 output = ""
             if output:
-                print_block(f"Ansible Debug Result ({self._gvk_text()}, {key[1]}/{key[0]})", output)
+                print_block(f"Ansible Debug Result ({self.gvk}, {key[1]}/{key[0]})", output)
 
         if stats is None:
             try:
@@ -339,10 +337,6 @@ class Reconciler:
         if not successful:
             raise ReconcileError("received failed task event")
         return result
-
-    def _gvk_text(self) -> str:
-        # Go prints a GVK as "group/version, Kind=Kind".
-        return str(self.gvk)
 
     def _learn_children(self, event: dict[str, Any]) -> None:
         data = event.get("event_data") or {}

@@ -61,9 +61,6 @@ class ControllerRateLimiter:
     def forget(self, item: Hashable) -> None:
         self.failures.pop(item, None)
 
-    def num_requeues(self, item: Hashable) -> int:
-        return self.failures.get(item, 0)
-
 
 class WorkQueue:
     def __init__(self, rate_limiter: ControllerRateLimiter | None = None) -> None:
