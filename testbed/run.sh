@@ -97,7 +97,9 @@ say "KUBECONFIG=$KUBECONFIG WATCH_NAMESPACE=${WATCH_NAMESPACE:-<all>} RELATED_IM
 args=(--watches-file="$root/watches.yaml" --reconcile-period=0s
   --health-probe-bind-address=127.0.0.1:6789 --metrics-bind-address=0 ${OPERATOR_ARGS:-})
 
-"${operator[@]}" "${args[@]}" &
+# Its own session: Ctrl-C in the terminal reaches this script, which sends the operator one
+# SIGTERM (a second signal would make it exit at once, without letting runs finish).
+setsid "${operator[@]}" "${args[@]}" &
 pid=$!
 stop() { kill -TERM "$pid" 2>/dev/null || true; }
 trap stop INT TERM
