@@ -21,6 +21,11 @@ export GOMAXPROCS=${GOMAXPROCS:-$(nproc)}
 
 if [ "${1:-}" = "--print-bindir" ]; then echo "$bindir"; exit 0; fi
 
+# Concurrent callers (make deps, testbed/cluster.sh up from several test runs) wait for one
+# build instead of racing on the same <component>.tmp directory.
+exec {build_lock}>"$cache/.build.lock"
+flock "$build_lock"
+
 step_no=0
 steps_total=5
 started=$(date +%s)

@@ -18,5 +18,6 @@ if _module_utils not in ansible.module_utils.__path__:
 
 pytest_plugins = [
     "tests.fixtures.mariadb",
+    "tests.fixtures.cluster",
     "tests.fixtures.operator",
 ]
