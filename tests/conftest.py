@@ -20,4 +20,5 @@ pytest_plugins = [
     "tests.fixtures.mariadb",
     "tests.fixtures.cluster",
     "tests.fixtures.crds",
+    "tests.fixtures.operator",
 ]

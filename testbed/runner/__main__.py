@@ -1,0 +1,5 @@
+import sys
+
+from testbed.runner.operator import main
+
+sys.exit(main())
