@@ -110,24 +110,12 @@ def test_crd(kubectl):
 
 
 @pytest.fixture
-def ns(kubectl, namespace):
-    """The test's namespace, created if the fixture only named it."""
-    kubectl.run(
-        "apply",
-        "-f",
-        "-",
-        input=json.dumps({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}),
-    )
-    return namespace
-
-
-@pytest.fixture
-def target(kubectl, ns, test_crd):
+def target(kubectl, namespace, test_crd):
     """A fresh ModuleTarget named 'db' in the test's namespace."""
     body = {
         "apiVersion": API_VERSION,
         "kind": KIND,
-        "metadata": {"name": "db", "namespace": ns},
+        "metadata": {"name": "db", "namespace": namespace},
         "spec": {"version": 1},
     }
     kubectl.run("create", "-f", "-", input=json.dumps(body))
@@ -139,25 +127,25 @@ def api(kubeconfig):
     return KubeAPI(api_client_from_params({"kubeconfig": kubeconfig}))
 
 
-def read(kubectl, ns, name="db"):
-    return kubectl.get("-n", ns, f"moduletargets.{GROUP}", name)
+def read(kubectl, namespace, name="db"):
+    return kubectl.get("-n", namespace, f"moduletargets.{GROUP}", name)
 
 
-def write_status(kubectl, ns, status, name="db"):
+def write_status(kubectl, namespace, status, name="db"):
     """Another writer (the operator) patching the status."""
     kubectl.run(
-        "patch", "-n", ns, f"moduletargets.{GROUP}", name, "--subresource=status", "--type=merge",
+        "patch", "-n", namespace, f"moduletargets.{GROUP}", name, "--subresource=status", "--type=merge",
         "-p", json.dumps({"status": status}),
     )  # fmt: skip
 
 
-def status_args(kubeconfig, ns, **kwargs):
+def status_args(kubeconfig, namespace, **kwargs):
     return {
         "kubeconfig": kubeconfig,
         "api_version": API_VERSION,
         "kind": KIND,
         "name": "db",
-        "namespace": ns,
+        "namespace": namespace,
         **kwargs,
     }
 
@@ -168,16 +156,16 @@ READY = {"type": "Ready", "status": "True", "reason": "ServerReady", "message": 
 # ------------------------------------------------------------------ status
 
 
-def test_status_fields_conditions_and_generation_are_written_once(kubeconfig, kubectl, ns, target):
+def test_status_fields_conditions_and_generation_are_written_once(kubeconfig, kubectl, namespace, target):
     args = status_args(
         kubeconfig,
-        ns,
+        namespace,
         status={"phase": "Ready", "schemaVersion": 1},
         conditions=[READY],
         observed_generation=1,
     )
     first = run_module("simpledb_status", args)
-    written = read(kubectl, ns)
+    written = read(kubectl, namespace)
     second = run_module("simpledb_status", args)
 
     assert first["changed"] is True, first
@@ -190,53 +178,53 @@ def test_status_fields_conditions_and_generation_are_written_once(kubeconfig, ku
     assert first["status"] == written["status"]
 
     assert second["changed"] is False
-    assert read(kubectl, ns)["metadata"]["resourceVersion"] == written["metadata"]["resourceVersion"]
+    assert read(kubectl, namespace)["metadata"]["resourceVersion"] == written["metadata"]["resourceVersion"]
 
 
-def test_other_conditions_and_fields_are_preserved(kubeconfig, kubectl, ns, target):
+def test_other_conditions_and_fields_are_preserved(kubeconfig, kubectl, namespace, target):
     write_status(
         kubectl,
-        ns,
-        {"conditions": OPERATOR_CONDITIONS, "endpoint": "db.ns.svc:3306", "lastBackup": {"name": "b1"}},
+        namespace,
+        {"conditions": OPERATOR_CONDITIONS, "endpoint": "db.shop.svc:3306", "lastBackup": {"name": "b1"}},
     )
 
     result = run_module(
         "simpledb_status",
         status_args(
             kubeconfig,
-            ns,
+            namespace,
             status={"phase": "Ready", "lastBackup": {"location": "s3://x"}},
             conditions=[READY],
         ),
     )
 
-    status = read(kubectl, ns)["status"]
+    status = read(kubectl, namespace)["status"]
     assert result["changed"] is True
     assert status["conditions"][:2] == OPERATOR_CONDITIONS
     assert status["conditions"][2]["type"] == "Ready"
-    assert status["endpoint"] == "db.ns.svc:3306"
+    assert status["endpoint"] == "db.shop.svc:3306"
     assert status["lastBackup"] == {"name": "b1", "location": "s3://x"}
     assert status["phase"] == "Ready"
 
 
-def test_transition_time_changes_only_with_the_condition_status(kubeconfig, kubectl, ns, target, api):
+def test_transition_time_changes_only_with_the_condition_status(kubeconfig, kubectl, namespace, target, api):
     def ready_condition():
-        return next(c for c in read(kubectl, ns)["status"]["conditions"] if c["type"] == "Ready")
+        return next(c for c in read(kubectl, namespace)["status"]["conditions"] if c["type"] == "Ready")
 
     times = iter(["2026-01-01T00:00:00Z", "2026-01-01T00:01:00Z", "2026-01-01T00:02:00Z"])
-    update_status(api, API_VERSION, KIND, "db", ns, conditions=[READY], now=lambda: next(times))
+    update_status(api, API_VERSION, KIND, "db", namespace, conditions=[READY], now=lambda: next(times))
     update_status(
         api,
         API_VERSION,
         KIND,
         "db",
-        ns,
+        namespace,
         conditions=[{**READY, "message": "still up"}],
         now=lambda: next(times),
     )
     same_status = ready_condition()
     update_status(
-        api, API_VERSION, KIND, "db", ns,
+        api, API_VERSION, KIND, "db", namespace,
         conditions=[{**READY, "status": False, "reason": "ServerDown", "message": "no answer"}],
         now=lambda: next(times),
     )  # fmt: skip
@@ -250,20 +238,20 @@ def test_transition_time_changes_only_with_the_condition_status(kubeconfig, kube
     )
 
 
-def test_a_null_removes_a_field(kubeconfig, kubectl, ns, target):
-    write_status(kubectl, ns, {"phase": "Ready", "message": "old"})
-    result = run_module("simpledb_status", status_args(kubeconfig, ns, status={"message": None}))
+def test_a_null_removes_a_field(kubeconfig, kubectl, namespace, target):
+    write_status(kubectl, namespace, {"phase": "Ready", "message": "old"})
+    result = run_module("simpledb_status", status_args(kubeconfig, namespace, status={"message": None}))
     assert result["changed"] is True
-    assert read(kubectl, ns)["status"] == {"phase": "Ready"}
+    assert read(kubectl, namespace)["status"] == {"phase": "Ready"}
 
 
-def test_check_and_diff_mode(kubeconfig, kubectl, ns, target):
-    write_status(kubectl, ns, {"phase": "Creating"})
-    before = read(kubectl, ns)
+def test_check_and_diff_mode(kubeconfig, kubectl, namespace, target):
+    write_status(kubectl, namespace, {"phase": "Creating"})
+    before = read(kubectl, namespace)
 
     result = run_module(
         "simpledb_status",
-        status_args(kubeconfig, ns, status={"phase": "Ready"}, conditions=[READY]),
+        status_args(kubeconfig, namespace, status={"phase": "Ready"}, conditions=[READY]),
         check=True,
         diff=True,
     )
@@ -273,44 +261,46 @@ def test_check_and_diff_mode(kubeconfig, kubectl, ns, target):
     assert [c["type"] for c in result["status"]["conditions"]] == ["Ready"]
     assert result["diff"]["before"] == {"status": {"phase": "Creating"}}
     assert result["diff"]["after"]["status"]["phase"] == "Ready"
-    assert read(kubectl, ns)["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+    assert read(kubectl, namespace)["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
 
 
-def test_a_concurrent_writer_is_not_overwritten(kubectl, ns, target, api):
+def test_a_concurrent_writer_is_not_overwritten(kubectl, namespace, target, api):
     """Between our read and our patch the operator writes its conditions: the conditional patch
     gets 409 Conflict, and the retry keeps the operator's write."""
     calls = []
 
     def now_and_write_once():
         if not calls:
-            write_status(kubectl, ns, {"conditions": OPERATOR_CONDITIONS})
+            write_status(kubectl, namespace, {"conditions": OPERATOR_CONDITIONS})
         calls.append(1)
         return "2026-01-01T00:00:00Z"
 
-    update = update_status(api, API_VERSION, KIND, "db", ns, conditions=[READY], now=now_and_write_once)
+    update = update_status(
+        api, API_VERSION, KIND, "db", namespace, conditions=[READY], now=now_and_write_once
+    )
 
     assert len(calls) == 2  # computed twice: once before the conflict, once after
     assert [c["type"] for c in update.after["conditions"]] == ["Running", "Successful", "Ready"]
-    assert [c["type"] for c in read(kubectl, ns)["status"]["conditions"]] == [
+    assert [c["type"] for c in read(kubectl, namespace)["status"]["conditions"]] == [
         "Running",
         "Successful",
         "Ready",
     ]
 
 
-def test_a_read_that_is_out_of_date_is_caught_even_when_it_looks_done(kubectl, ns, target, api):
+def test_a_read_that_is_out_of_date_is_caught_even_when_it_looks_done(kubectl, namespace, target, api):
     """The read says the status is already as wanted, but the object changed since (as a read
     through the operator's caching proxy may lag): the conditional write still corrects it."""
     write_status(
         kubectl,
-        ns,
+        namespace,
         {"phase": "Ready", "conditions": [{**READY, "lastTransitionTime": "2026-01-01T00:00:00Z"}]},
     )
     calls = []
 
     def now_and_write_once():
         if not calls:
-            write_status(kubectl, ns, {"phase": "Creating"})
+            write_status(kubectl, namespace, {"phase": "Creating"})
         calls.append(1)
         return "2026-01-01T00:05:00Z"
 
@@ -319,7 +309,7 @@ def test_a_read_that_is_out_of_date_is_caught_even_when_it_looks_done(kubectl, n
         API_VERSION,
         KIND,
         "db",
-        ns,
+        namespace,
         fields={"phase": "Ready"},
         conditions=[READY],
         now=now_and_write_once,
@@ -327,46 +317,50 @@ def test_a_read_that_is_out_of_date_is_caught_even_when_it_looks_done(kubectl, n
 
     assert update.changed is True
     assert update.before["phase"] == "Creating"
-    assert read(kubectl, ns)["status"]["phase"] == "Ready"
+    assert read(kubectl, namespace)["status"]["phase"] == "Ready"
 
 
-def test_status_errors_say_what_to_fix(kubeconfig, ns, target, test_crd, api):
+def test_status_errors_say_what_to_fix(kubeconfig, namespace, target, test_crd, api):
     missing = run_module(
-        "simpledb_status", status_args(kubeconfig, ns, name="nope", status={"phase": "Ready"})
+        "simpledb_status", status_args(kubeconfig, namespace, name="nope", status={"phase": "Ready"})
     )
     wrong_kind = run_module(
-        "simpledb_status", status_args(kubeconfig, ns, kind="Moduletarget", status={"phase": "x"})
+        "simpledb_status", status_args(kubeconfig, namespace, kind="Moduletarget", status={"phase": "x"})
     )
     no_group = run_module(
-        "simpledb_status", status_args(kubeconfig, ns, api_version="nothere.example.com/v1")
+        "simpledb_status", status_args(kubeconfig, namespace, api_version="nothere.example.com/v1")
     )
-    in_status = run_module("simpledb_status", status_args(kubeconfig, ns, status={"conditions": []}))
+    in_status = run_module("simpledb_status", status_args(kubeconfig, namespace, status={"conditions": []}))
     bad_reason = run_module(
-        "simpledb_status", status_args(kubeconfig, ns, conditions=[{**READY, "reason": "two words"}])
+        "simpledb_status", status_args(kubeconfig, namespace, conditions=[{**READY, "reason": "two words"}])
     )
 
-    assert missing["failed"] and missing["msg"] == f"{KIND} {ns}/nope does not exist"
+    assert missing["failed"] and missing["msg"] == f"{KIND} {namespace}/nope does not exist"
     assert wrong_kind["failed"] and f"has no kind Moduletarget in {API_VERSION}" in wrong_kind["msg"]
     assert no_group["failed"] and "does not serve nothere.example.com/v1" in no_group["msg"]
     assert in_status["failed"] and "Set status.conditions with the conditions option" in in_status["msg"]
     assert bad_reason["failed"] and "reason 'two words' is not valid" in bad_reason["msg"]
     with pytest.raises(KubernetesError, match="has no status subresource"):
-        update_status(api, "v1", "ConfigMap", "x", ns, fields={"a": 1})
+        update_status(api, "v1", "ConfigMap", "x", namespace, fields={"a": 1})
     with pytest.raises(InvalidCondition):
-        update_status(api, API_VERSION, KIND, "db", ns, conditions=[READY, READY])
+        update_status(api, API_VERSION, KIND, "db", namespace, conditions=[READY, READY])
 
 
 # ------------------------------------------------------------------ authentication
 
 
-def test_authentication_from_the_environment_and_explicit_options(kubeconfig, kubectl, ns, target, tmp_path):
+def test_authentication_from_the_environment_and_explicit_options(
+    kubeconfig, kubectl, namespace, target, tmp_path
+):
     by_k8s_auth = run_module(
         "simpledb_status",
-        status_args(None, ns, status={"message": "a"}),
+        status_args(None, namespace, status={"message": "a"}),
         env={"K8S_AUTH_KUBECONFIG": kubeconfig},
     )
     by_kubeconfig_env = run_module(
-        "simpledb_status", status_args(None, ns, status={"message": "b"}), env={"KUBECONFIG": kubeconfig}
+        "simpledb_status",
+        status_args(None, namespace, status={"message": "b"}),
+        env={"KUBECONFIG": kubeconfig},
     )
     config = yaml.safe_load(open(kubeconfig))
     cluster = config["clusters"][0]["cluster"]
@@ -382,7 +376,7 @@ def test_authentication_from_the_environment_and_explicit_options(kubeconfig, ku
     explicit = run_module(
         "simpledb_status",
         {
-            **status_args(None, ns, status={"message": "c"}),
+            **status_args(None, namespace, status={"message": "c"}),
             "host": cluster["server"],
             "ca_cert": file_of(cluster, "certificate-authority"),
             "client_cert": file_of(user, "client-certificate"),
@@ -390,12 +384,14 @@ def test_authentication_from_the_environment_and_explicit_options(kubeconfig, ku
         },
         env={"KUBECONFIG": str(tmp_path / "absent")},
     )
-    unknown_context = run_module("simpledb_status", status_args(kubeconfig, ns, context="no-such-context"))
+    unknown_context = run_module(
+        "simpledb_status", status_args(kubeconfig, namespace, context="no-such-context")
+    )
 
     assert [r.get("failed", False) for r in (by_k8s_auth, by_kubeconfig_env, explicit)] == [False] * 3, (
         explicit
     )
-    assert read(kubectl, ns)["status"]["message"] == "c"
+    assert read(kubectl, namespace)["status"]["message"] == "c"
     assert unknown_context["failed"] and "Cannot load Kubernetes credentials" in unknown_context["msg"]
     assert "no-such-context" in unknown_context["msg"]
 
@@ -403,10 +399,10 @@ def test_authentication_from_the_environment_and_explicit_options(kubeconfig, ku
 # ------------------------------------------------------------------ events
 
 
-def event_args(kubeconfig, ns, **kwargs):
+def event_args(kubeconfig, namespace, **kwargs):
     return {
         "kubeconfig": kubeconfig,
-        "involved_object": {"api_version": API_VERSION, "kind": KIND, "name": "db", "namespace": ns},
+        "involved_object": {"api_version": API_VERSION, "kind": KIND, "name": "db", "namespace": namespace},
         "reason": "MigrationFailed",
         "type": "Warning",
         "message": "V3__add_index.sql (version 3) failed",
@@ -414,22 +410,24 @@ def event_args(kubeconfig, ns, **kwargs):
     }
 
 
-def events_of(kubectl, ns, name="db"):
-    return kubectl.get("-n", ns, "events", f"--field-selector=involvedObject.name={name}")["items"]
+def events_of(kubectl, namespace, name="db"):
+    return kubectl.get("-n", namespace, "events", f"--field-selector=involvedObject.name={name}")["items"]
 
 
-def test_an_event_is_created_with_the_uid_looked_up(kubeconfig, kubectl, ns, target):
-    result = run_module("simpledb_event", event_args(kubeconfig, ns, reporting_instance="operator-pod-1"))
+def test_an_event_is_created_with_the_uid_looked_up(kubeconfig, kubectl, namespace, target):
+    result = run_module(
+        "simpledb_event", event_args(kubeconfig, namespace, reporting_instance="operator-pod-1")
+    )
 
-    (event,) = events_of(kubectl, ns)
-    uid = read(kubectl, ns)["metadata"]["uid"]
+    (event,) = events_of(kubectl, namespace)
+    uid = read(kubectl, namespace)["metadata"]["uid"]
     assert (result["changed"], result["outcome"]) == (True, "created")
     assert event["metadata"]["name"] == result["event"]["metadata"]["name"]
     assert event["involvedObject"] == {
         "apiVersion": API_VERSION,
         "kind": KIND,
         "name": "db",
-        "namespace": ns,
+        "namespace": namespace,
         "uid": uid,
     }
     assert (event["type"], event["reason"], event["count"]) == ("Warning", "MigrationFailed", 1)
@@ -442,14 +440,16 @@ def test_an_event_is_created_with_the_uid_looked_up(kubeconfig, kubectl, ns, tar
     assert event["firstTimestamp"] == event["lastTimestamp"]
 
 
-def test_repeats_are_counted_into_one_event_as_kubectl_shows(kubeconfig, kubectl, ns, target):
-    first = run_module("simpledb_event", event_args(kubeconfig, ns))
+def test_repeats_are_counted_into_one_event_as_kubectl_shows(kubeconfig, kubectl, namespace, target):
+    first = run_module("simpledb_event", event_args(kubeconfig, namespace))
     time.sleep(1.1)
-    second = run_module("simpledb_event", event_args(kubeconfig, ns))
-    third = run_module("simpledb_event", event_args(kubeconfig, ns))
-    other = run_module("simpledb_event", event_args(kubeconfig, ns, message="V4__x.sql (version 4) failed"))
+    second = run_module("simpledb_event", event_args(kubeconfig, namespace))
+    third = run_module("simpledb_event", event_args(kubeconfig, namespace))
+    other = run_module(
+        "simpledb_event", event_args(kubeconfig, namespace, message="V4__x.sql (version 4) failed")
+    )
 
-    events = {e["message"]: e for e in events_of(kubectl, ns)}
+    events = {e["message"]: e for e in events_of(kubectl, namespace)}
     repeated = events["V3__add_index.sql (version 3) failed"]
     assert [r["outcome"] for r in (first, second, third, other)] == [
         "created",
@@ -466,30 +466,30 @@ def test_repeats_are_counted_into_one_event_as_kubectl_shows(kubeconfig, kubectl
     assert repeated["count"] == 3
     assert repeated["lastTimestamp"] > repeated["firstTimestamp"]
     assert events["V4__x.sql (version 4) failed"]["count"] == 1
-    described = kubectl.run("describe", "-n", ns, f"moduletargets.{GROUP}", "db").stdout
+    described = kubectl.run("describe", "-n", namespace, f"moduletargets.{GROUP}", "db").stdout
     assert "(x3 over" in described and "MigrationFailed" in described
 
 
-def test_after_the_window_a_new_series_starts(kubeconfig, kubectl, ns, target):
-    run_module("simpledb_event", event_args(kubeconfig, ns, aggregate_window=0))
+def test_after_the_window_a_new_series_starts(kubeconfig, kubectl, namespace, target):
+    run_module("simpledb_event", event_args(kubeconfig, namespace, aggregate_window=0))
     time.sleep(1.1)
-    again = run_module("simpledb_event", event_args(kubeconfig, ns, aggregate_window=0))
+    again = run_module("simpledb_event", event_args(kubeconfig, namespace, aggregate_window=0))
 
-    (event,) = events_of(kubectl, ns)
+    (event,) = events_of(kubectl, namespace)
     assert again["outcome"] == "restarted"
     assert event["count"] == 1
     assert event["firstTimestamp"] == event["lastTimestamp"] == again["event"]["lastTimestamp"]
 
 
-def test_event_check_mode_writes_nothing(kubeconfig, kubectl, ns, target):
-    result = run_module("simpledb_event", event_args(kubeconfig, ns), check=True)
+def test_event_check_mode_writes_nothing(kubeconfig, kubectl, namespace, target):
+    result = run_module("simpledb_event", event_args(kubeconfig, namespace), check=True)
     assert (result["changed"], result["outcome"], result["event"]["count"]) == (True, "created", 1)
-    assert events_of(kubectl, ns) == []
+    assert events_of(kubectl, namespace) == []
 
 
-def test_concurrent_repeats_lose_no_count(kubeconfig, kubectl, ns, target, api):
+def test_concurrent_repeats_lose_no_count(kubeconfig, kubectl, namespace, target, api):
     involved = complete_involved_object(
-        api, {"apiVersion": API_VERSION, "kind": KIND, "name": "db", "namespace": ns}
+        api, {"apiVersion": API_VERSION, "kind": KIND, "name": "db", "namespace": namespace}
     )
     errors = []
 
@@ -508,29 +508,34 @@ def test_concurrent_repeats_lose_no_count(kubeconfig, kubectl, ns, target, api):
         thread.join(60)
 
     assert errors == []
-    (event,) = events_of(kubectl, ns)
+    (event,) = events_of(kubectl, namespace)
     assert event["count"] == 5
 
 
-def test_events_about_missing_and_cluster_scoped_objects(kubeconfig, kubectl, ns, target):
+def test_events_about_missing_and_cluster_scoped_objects(kubeconfig, kubectl, namespace, target):
     missing = run_module(
         "simpledb_event",
         event_args(
             kubeconfig,
-            ns,
-            involved_object={"api_version": API_VERSION, "kind": KIND, "name": "gone", "namespace": ns},
+            namespace,
+            involved_object={
+                "api_version": API_VERSION,
+                "kind": KIND,
+                "name": "gone",
+                "namespace": namespace,
+            },
         ),
     )
     with_uid = run_module(
         "simpledb_event",
         event_args(
             kubeconfig,
-            ns,
+            namespace,
             involved_object={
                 "api_version": API_VERSION,
                 "kind": KIND,
                 "name": "gone",
-                "namespace": ns,
+                "namespace": namespace,
                 "uid": "u-1",
             },
         ),
@@ -539,26 +544,26 @@ def test_events_about_missing_and_cluster_scoped_objects(kubeconfig, kubectl, ns
         "simpledb_event",
         event_args(
             kubeconfig,
-            ns,
-            involved_object={"api_version": "v1", "kind": "Namespace", "name": ns},
+            namespace,
+            involved_object={"api_version": "v1", "kind": "Namespace", "name": namespace},
             type="Normal",
             reason="Tested",
-            message=f"event about namespace {ns}",
+            message=f"event about namespace {namespace}",
         ),
     )
     try:
         assert missing["failed"] and missing["msg"] == (
-            f"{KIND} {ns}/gone does not exist, so an Event cannot refer to it "
+            f"{KIND} {namespace}/gone does not exist, so an Event cannot refer to it "
             "(give involved_object.uid to record one anyway)"
         )
         assert (
             with_uid["outcome"] == "created"
-            and events_of(kubectl, ns, "gone")[0]["involvedObject"]["uid"] == "u-1"
+            and events_of(kubectl, namespace, "gone")[0]["involvedObject"]["uid"] == "u-1"
         )
         event = about_namespace["event"]
         assert event["metadata"]["namespace"] == "default"
         assert "namespace" not in event["involvedObject"]
-        assert event["involvedObject"]["uid"] == kubectl.get("namespace", ns)["metadata"]["uid"]
+        assert event["involvedObject"]["uid"] == kubectl.get("namespace", namespace)["metadata"]["uid"]
     finally:
         if "event" in about_namespace:
             kubectl.run(
@@ -566,7 +571,7 @@ def test_events_about_missing_and_cluster_scoped_objects(kubeconfig, kubectl, ns
             )
 
 
-def test_long_messages_are_cut_to_the_api_limit(kubeconfig, kubectl, ns, target):
-    result = run_module("simpledb_event", event_args(kubeconfig, ns, message="x" * 5000))
+def test_long_messages_are_cut_to_the_api_limit(kubeconfig, kubectl, namespace, target):
+    result = run_module("simpledb_event", event_args(kubeconfig, namespace, message="x" * 5000))
     assert len(result["event"]["message"]) == 1024
-    assert events_of(kubectl, ns)[0]["message"].endswith("...")
+    assert events_of(kubectl, namespace)[0]["message"].endswith("...")
