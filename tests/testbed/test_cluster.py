@@ -3,12 +3,11 @@
 import json
 import os
 import subprocess
-import time
 
 import kubernetes
 import pytest
 
-from tests.fixtures.cluster import TestBed, cluster_sh, parse_env
+from tests.fixtures.cluster import TestBed, cluster_sh, parse_env, wait_for
 
 pytestmark = pytest.mark.cluster
 
@@ -47,17 +46,6 @@ def process_alive(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except FileNotFoundError:
         return False
-
-
-def wait_for(condition, timeout: float = 60, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.2)
 
 
 def bound_volume(core, namespace: str, claim: str = "data"):
