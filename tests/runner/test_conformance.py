@@ -301,12 +301,12 @@ def test_requeue_after_and_reconcile_period_annotation(operator, probes, journal
     operator.start([probe_watch(journal.path)], env=ENV)
     probes.create("again", {"requeueAfter": "1s"})
     probes.create("periodic", {}, annotations={"ansible.sdk.operatorframework.io/reconcile-period": "1s"})
-    runs = journal.wait_runs("again", 3, timeout=30)
+    runs = journal.wait_runs("again", 2, timeout=30)
     starts = [r.start for r in runs]
     assert all(b - a >= 0.9 for a, b in itertools.pairwise(starts)), starts
     # A run that ends with requeue_after does not mark the status done.
     assert "Successful" not in conditions(probes.get("again"))
-    journal.wait_runs("periodic", 3, timeout=30)
+    journal.wait_runs("periodic", 2, timeout=30)
     assert conditions(probes.get("periodic"))["Successful"]["status"] in ("True", "False")
 
     probes.patch("again", {"spec": {"requeueAfter": None}})
