@@ -389,6 +389,7 @@ class PodSupervisor(threading.Thread):
                     raise
         shutil.rmtree(self.pod_dir / "fs", ignore_errors=True)
         shutil.rmtree(self.pod_dir / "emptydir-data", ignore_errors=True)
+        shutil.rmtree(self.pod_dir / "tmp", ignore_errors=True)
         shutil.rmtree(self.run_dir, ignore_errors=True)
         log.info("%s/%s: pod deleted", self.namespace, self.pod_name)
 
