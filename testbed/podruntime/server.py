@@ -147,7 +147,7 @@ class MariaDBServer:
         self.error_log = pod_dir / "error.log"
         self.entrypoint_log = pod_dir / "entrypoint.log"
         # The container's own /tmp: servers must not share temporary files.
-        self.tmp_dir = pod_dir / "tmp"
+        self.tmp_dir = run_dir / "tmp"
         self.process: subprocess.Popen | None = None
         self.env = self._resolve_env(plan)
 
@@ -184,7 +184,7 @@ class MariaDBServer:
     # -- configuration and commands ----------------------------------------------------------
 
     def write_config(self) -> None:
-        self.tmp_dir.mkdir(exist_ok=True)
+        self.tmp_dir.mkdir(parents=True, exist_ok=True)
         lines = [BASE_CONFIG.format(pod=self.pod, socket=self.socket, port=PORT)]
         for directory in CONFIG_DIRS:
             path = self.plan.files_root / directory

@@ -309,7 +309,7 @@ def test_env_from_files_config_maps_and_fields(cluster: TestBed, core, namespace
         assert ("db_single",) in query(root, "SHOW DATABASES")
         # No emptyDir/PVC for /var/lib/mysql: the data lives in a per-pod directory.
         datadir = query(root, "SELECT @@datadir")[0][0]
-        assert datadir.startswith(str(cluster.state_dir / "pods" / namespace / "single"))
+        assert datadir == str(cluster.state_dir / "run" / pod.metadata.uid[:13] / "emptydir-data") + "/"
     with connect(pod.status.pod_ip, "cm_user", APP_PASSWORD, database="db_single"):
         pass
 
