@@ -2,9 +2,9 @@
 
 :func:`plan_container` reads a pod's MariaDB container and the objects it refers to (Secrets,
 ConfigMaps, PersistentVolumeClaims and their volumes) and returns a :class:`ContainerPlan`.
-Files of ConfigMap, Secret and projected volumes are written under the pod's directory at
-their mount paths (``<pod dir>/fs/<mountPath>``), which is how the server finds its mounted
-configuration and the ``*_FILE`` variables their files.
+Files of ConfigMap, Secret and projected volumes are written under the pod's work directory
+(one per pod UID) at their mount paths (``<work dir>/fs/<mountPath>``), which is how the
+server finds its mounted configuration and the ``*_FILE`` variables their files.
 """
 
 from __future__ import annotations
@@ -251,7 +251,7 @@ def materialise(files_root: Path, mount_path: str, files: dict[str, bytes], sub_
 
 
 def plan_container(
-    core: kubernetes.client.CoreV1Api, pod: kubernetes.client.V1Pod, pod_dir: Path
+    core: kubernetes.client.CoreV1Api, pod: kubernetes.client.V1Pod, work_dir: Path
 ) -> ContainerPlan:
     container = mariadb_container(pod)
     if container is None:
@@ -260,7 +260,7 @@ def plan_container(
     env = resolver.env(container)
     args = server_args(container)
 
-    files_root = pod_dir / "fs"
+    files_root = work_dir / "fs"
     shutil.rmtree(files_root, ignore_errors=True)
     files_root.mkdir(parents=True)
     files_root.chmod(0o700)
@@ -282,7 +282,7 @@ def plan_container(
 
     ephemeral = datadir is None
     if datadir is None:
-        datadir = pod_dir / "emptydir-data"
+        datadir = work_dir / "emptydir-data"
         notes.append(f"data directory {datadir} (not on a PersistentVolume: deleted with the pod)")
     datadir.mkdir(parents=True, exist_ok=True)
     return ContainerPlan(

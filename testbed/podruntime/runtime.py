@@ -74,8 +74,11 @@ class PodSupervisor(threading.Thread):
         self.restart_count = previous.restart_count if previous else 0
         self.last_state: dict = {}
         self.last_event: tuple[str, str] | None = None
+        # Logs and my.cnf by pod name (a StatefulSet's next pod appends to them); everything
+        # else by pod UID, so an old pod's clean-up never touches its successor's files.
         self.pod_dir = runtime.state_dir / "pods" / self.namespace / self.pod_name
         self.run_dir = runtime.state_dir / "run" / self.uid[:13]
+        self.started_at = now()
 
     # -- events from the watch ---------------------------------------------------------------
 
@@ -266,12 +269,12 @@ class PodSupervisor(threading.Thread):
         self.pod_dir.mkdir(parents=True, exist_ok=True)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         try:
-            plan = plan_container(self.core, pod, self.pod_dir)
+            plan = plan_container(self.core, pod, self.run_dir)
         except PodConfigError as error:
             self.event("Warning", "Failed", f"Error: {error}")
             self.waiting("CreateContainerConfigError", str(error))
             return "config-error"
-        started_at = now()
+        started_at = self.started_at = now()
         try:
             server = MariaDBServer(
                 plan,
@@ -361,7 +364,7 @@ class PodSupervisor(threading.Thread):
         server = self.server
         if server is not None and server.running():
             if not self.gone:
-                self.report(False, {"running": {"startedAt": now()}}, started=True)
+                self.report(False, {"running": {"startedAt": self.started_at}}, started=True)
             t0 = time.monotonic()
             code = server.stop(grace)
             log.info(
@@ -374,6 +377,7 @@ class PodSupervisor(threading.Thread):
             )
         if self.shutting_down:
             return
+        shutil.rmtree(self.run_dir, ignore_errors=True)
         if not self.gone:
             try:
                 self.core.delete_namespaced_pod(
@@ -387,9 +391,6 @@ class PodSupervisor(threading.Thread):
             except ApiException as error:
                 if error.status not in (404, 409):
                     raise
-        shutil.rmtree(self.pod_dir / "fs", ignore_errors=True)
-        shutil.rmtree(self.pod_dir / "emptydir-data", ignore_errors=True)
-        shutil.rmtree(self.run_dir, ignore_errors=True)
         log.info("%s/%s: pod deleted", self.namespace, self.pod_name)
 
 

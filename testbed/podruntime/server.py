@@ -14,6 +14,7 @@ import gzip
 import os
 import re
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -99,14 +100,15 @@ def sql_identifier(name: str) -> str:
 
 
 def accepts_connections(host: str, port: int = PORT, timeout: float = 1.0) -> bool:
-    """True when the server at host:port sends its handshake (protocol 10) to a new client."""
+    """True when the server at host:port answers a new client with a MariaDB protocol packet."""
     try:
         with socket.create_connection((host, port), timeout=timeout) as conn:
             header = conn.recv(4)
             if len(header) < 4:
                 return False
-            first = conn.recv(1)
-            return first == b"\x0a"
+            # The handshake (protocol 10), or an error packet such as "host not allowed": either
+            # way the server is up and answering clients.
+            return conn.recv(1) in (b"\x0a", b"\xff")
     except OSError:
         return False
 
@@ -144,6 +146,8 @@ class MariaDBServer:
         self.defaults_file = pod_dir / "my.cnf"
         self.error_log = pod_dir / "error.log"
         self.entrypoint_log = pod_dir / "entrypoint.log"
+        # The container's own /tmp: servers must not share temporary files.
+        self.tmp_dir = run_dir / "tmp"
         self.process: subprocess.Popen | None = None
         self.env = self._resolve_env(plan)
 
@@ -180,6 +184,7 @@ class MariaDBServer:
     # -- configuration and commands ----------------------------------------------------------
 
     def write_config(self) -> None:
+        self.tmp_dir.mkdir(parents=True, exist_ok=True)
         lines = [BASE_CONFIG.format(pod=self.pod, socket=self.socket, port=PORT)]
         for directory in CONFIG_DIRS:
             path = self.plan.files_root / directory
@@ -198,6 +203,7 @@ class MariaDBServer:
             f"--socket={self.socket}",
             f"--pid-file={self.pid_file}",
             f"--log-error={self.error_log}",
+            f"--tmpdir={self.tmp_dir}",
             *extra,
         ]
 
@@ -286,6 +292,20 @@ class MariaDBServer:
         return (self.plan.datadir / "mysql").is_dir()
 
     def initialise(self) -> None:
+        """Initialise an empty data directory; on failure it is emptied again, so that the next
+        start initialises it from scratch instead of starting a half-initialised server."""
+        try:
+            self._initialise()
+        except BaseException:
+            self.note("Initialisation failed: emptying the data directory for the next attempt")
+            for path in self.plan.datadir.iterdir():
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
+            raise
+
+    def _initialise(self) -> None:
         env = self.env
         if not any(env.get(v) for v in ROOT_PASSWORD_VARIABLES):
             raise EntrypointError(
@@ -315,6 +335,7 @@ class MariaDBServer:
                 "--rpm",
                 "--auth-root-authentication-method=normal",
                 "--user=root",
+                f"--tmpdir={self.tmp_dir}",
                 *self.plan.server_args,
                 "--skip-test-db",
                 "--old-mode=UTF8_IS_UTF8MB3",

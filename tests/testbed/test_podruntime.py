@@ -309,7 +309,7 @@ def test_env_from_files_config_maps_and_fields(cluster: TestBed, core, namespace
         assert ("db_single",) in query(root, "SHOW DATABASES")
         # No emptyDir/PVC for /var/lib/mysql: the data lives in a per-pod directory.
         datadir = query(root, "SELECT @@datadir")[0][0]
-        assert datadir.startswith(str(cluster.state_dir / "pods" / namespace / "single"))
+        assert datadir == str(cluster.state_dir / "run" / pod.metadata.uid[:13] / "emptydir-data") + "/"
     with connect(pod.status.pod_ip, "cm_user", APP_PASSWORD, database="db_single"):
         pass
 
@@ -406,3 +406,39 @@ def test_down_leaves_no_server_behind(tmp_path, cluster: TestBed):
         "sdbdown-pods" not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     )
     assert not os.path.exists("/etc/netns/sdbdown-pods")
+
+
+def single_pod(name: str, env: list) -> str:
+    return yaml.safe_dump({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name},
+        "spec": {"containers": [{"name": "mariadb", "image": "mariadb:10.11", "env": env}]},
+    })  # fmt: skip
+
+
+@pytest.mark.podruntime
+def test_no_root_password_option_fails_like_the_image(cluster: TestBed, core, namespace):
+    cluster.kubectl_run("-n", namespace, "apply", "-f", "-", input=single_pod("nopw", []))
+
+    def failed():
+        pod = core.read_namespaced_pod("nopw", namespace)
+        statuses = pod.status.container_statuses or []
+        return statuses[0] if statuses and statuses[0].last_state.terminated else None
+
+    status = wait_for(failed, timeout=READY_TIMEOUT, what="nopw terminated")
+    assert not status.ready
+    assert "password option is not specified" in status.last_state.terminated.message
+
+
+@pytest.mark.podruntime
+def test_server_without_remote_users_is_ready(cluster: TestBed, core, namespace):
+    """Readiness means the server answers clients, even when it refuses this host's login."""
+    env = [
+        {"name": "MARIADB_ROOT_PASSWORD", "value": "x"},
+        {"name": "MARIADB_ROOT_HOST", "value": "localhost"},
+    ]
+    cluster.kubectl_run("-n", namespace, "apply", "-f", "-", input=single_pod("local", env))
+    pod = ready_pod(core, namespace, "local")
+    with pytest.raises(pymysql.err.OperationalError, match="not allowed to connect"):
+        connect(pod.status.pod_ip, password="x")
