@@ -110,7 +110,8 @@ class SimpleDBHarness:
         """Connect to pod 0 at its DNS name, as a client in the cluster would."""
         host = self.resolve(f"{name}-0.{name}-headless.{self.namespace}.svc.cluster.local")
         if password is None:
-            password = self.secret(f"{name}-credentials")["root-password" if user == "root" else "password"]
+            secret_name = self.get(name)["status"]["secretName"]
+            password = self.secret(secret_name)["root-password" if user == "root" else "password"]
         return pymysql.connect(
             host=host,
             port=3306,
