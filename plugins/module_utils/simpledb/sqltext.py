@@ -1,0 +1,188 @@
+"""Turning table rows into SQL text: the server formats, Python only escapes and frames.
+
+A backup asks the server for a whole chunk of rows in one value:
+``GROUP_CONCAT(<row parts> SEPARATOR U+FFFE)``. Every quoted value is wrapped in U+FFFF
+instead of quotes and left unescaped. Both are Unicode noncharacters ("reserved for
+internal use"), and everything stays utf8mb4, so the server converts nothing. Python then
+escapes the whole chunk with a few C-speed ``bytes.replace`` calls, cuts it into statements
+at the row separators and turns the markers into quotes. Counting both against what the
+server reports proves the data held neither: a chunk whose data does (a table that stores
+noncharacters) is dumped again row by row with the server's QUOTE() instead.
+
+How each type is written (every one round-trips exactly):
+- integers, DECIMAL, YEAR: bare digits.
+- DOUBLE: the server's shortest text that reads back to the same bits; FLOAT goes through
+  DOUBLE (FLOAT text has only 6 digits). Both through CAST(... AS CHAR(32)), because
+  CONCAT/IFNULL would cut ``2.2250738585072014e-308`` to the type's display width.
+- text, ENUM, SET, JSON, temporal types, INET/UUID: quoted text, converted to utf8mb4.
+- binary strings, BLOBs and geometry: ``X'<hex>'``.
+- BIT: ``b'<binary digits>'``.
+TIMESTAMP values are written in UTC: the dump session and the file both set time_zone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ansible.module_utils.simpledb.connection import quote_identifier
+
+MARK = "\uffff".encode()
+ROW_SEPARATOR = "\ufffe".encode()
+_MARK_SQL = "'\uffff'"
+ROW_SEPARATOR_SQL = "'\ufffe'"
+# Escapes the mariadb client and server both read back; backslash first, so the other
+# escapes' backslashes are not doubled.
+_ESCAPES = (
+    (b"\\", b"\\\\"),
+    (b"'", b"\\'"),
+    (b"\0", b"\\0"),
+    (b"\n", b"\\n"),
+    (b"\r", b"\\r"),
+    (b"\x1a", b"\\Z"),
+)
+# In QUOTE() output only raw line breaks are left to escape (the file has one INSERT a line).
+_QUOTED_ESCAPES = ((b"\n", b"\\n"), (b"\r", b"\\r"))
+
+_BARE_TYPES = {"tinyint", "smallint", "mediumint", "int", "bigint", "decimal", "year"}
+_HEX_TYPES = {
+    "binary",
+    "varbinary",
+    "tinyblob",
+    "blob",
+    "mediumblob",
+    "longblob",
+    "geometry",
+    "point",
+    "linestring",
+    "polygon",
+    "multipoint",
+    "multilinestring",
+    "multipolygon",
+    "geometrycollection",
+}
+_UNQUOTED_TYPES = {*_BARE_TYPES, "double", "float"}
+
+
+class DumpFormatError(Exception):
+    """A chunk's data held the marker characters, so it must be dumped the slow way."""
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column whose values go into the dump (generated columns never do)."""
+
+    name: str
+    data_type: str
+    nullable: bool
+    charset: str | None = None
+
+    @property
+    def marked(self) -> bool:
+        """Whether the value is wrapped in markers (and so counted in the marker check)."""
+        return self.data_type not in _UNQUOTED_TYPES
+
+    def value_parts(self, server_quoted: bool = False) -> list[str]:
+        """SQL expressions whose concatenation is this column's value as SQL text.
+
+        ``server_quoted`` spells text with QUOTE() (escaped by the server) instead of markers.
+        """
+        col = quote_identifier(self.name)
+        if self.data_type in _BARE_TYPES:
+            return [col]
+        if self.data_type == "double":
+            return [f"CAST({col} AS CHAR(32))"]
+        if self.data_type == "float":
+            return [f"CAST(CAST({col} AS DOUBLE) AS CHAR(32))"]
+        mark = "" if server_quoted else _MARK_SQL
+        if self.data_type == "bit":
+            return ["'b'", mark, f"BIN({col})", mark]
+        if self.data_type in _HEX_TYPES:
+            return ["'X'", mark, f"HEX({col})", mark]
+        if self.charset and self.charset != "utf8mb4":
+            col = f"CONVERT({col} USING utf8mb4)"
+        if server_quoted:
+            return [f"QUOTE({col})"]
+        return [_MARK_SQL, col, _MARK_SQL]
+
+    def value_sql(self, server_quoted: bool = False) -> str:
+        """One expression for the value, ``NULL`` spelled out (GROUP_CONCAT skips NULL rows)."""
+        parts = self.value_parts(server_quoted)
+        if not self.nullable or (server_quoted and parts[0].startswith("QUOTE(")):
+            return ",".join(parts)  # QUOTE(NULL) is already the word NULL
+        expr = parts[0] if len(parts) == 1 else f"CONCAT({','.join(parts)})"
+        return f"IFNULL({expr},'NULL')"
+
+
+def row_parts_sql(columns: list[Column], server_quoted: bool = False) -> str:
+    """The argument list of CONCAT/GROUP_CONCAT that spells one row as ``(v1,v2,...)``."""
+    parts = ["'('"]
+    for index, column in enumerate(columns):
+        if index:
+            parts.append("','")
+        parts.append(column.value_sql(server_quoted))
+    parts.append("')'")
+    return ",".join(parts)
+
+
+def chunk_sql(columns: list[Column], from_clause: str, where: str) -> str:
+    """One query for a chunk: its row count, its marked values and its rows as SQL text."""
+    marked = [f"COUNT({quote_identifier(c.name)})" if c.nullable else "COUNT(*)" for c in columns if c.marked]
+    return (
+        f"SELECT COUNT(*), {'+'.join(marked) or '0'}, "
+        f"CAST(GROUP_CONCAT({row_parts_sql(columns)} SEPARATOR {ROW_SEPARATOR_SQL}) AS BINARY) "
+        f"FROM {from_clause} WHERE {where}"
+    )
+
+
+def rows_sql(columns: list[Column], from_clause: str, where: str | None) -> str:
+    """One row per result row, escaped by the server: the path for any table and any data."""
+    return f"SELECT CAST(CONCAT({row_parts_sql(columns, server_quoted=True)}) AS BINARY) FROM {from_clause}" + (
+        f" WHERE {where}" if where else ""
+    )
+
+
+def column_list_sql(columns: list[Column]) -> str:
+    return "(" + ",".join(quote_identifier(c.name) for c in columns) + ")"
+
+
+def escape_chunk(raw: bytes, rows: int, marked_values: int) -> bytes:
+    """Check a chunk's framing and escape its text; markers and separators stay in place."""
+    if raw.count(MARK) != 2 * marked_values or raw.count(ROW_SEPARATOR) != rows - 1:
+        raise DumpFormatError("the data holds U+FFFE or U+FFFF characters")
+    for byte, escaped in _ESCAPES:
+        if byte in raw:
+            raw = raw.replace(byte, escaped)
+    return raw
+
+
+def escape_quoted_row(row: bytes) -> bytes:
+    """A row from rows_sql() on one line."""
+    for byte, escaped in _QUOTED_ESCAPES:
+        if byte in row:
+            row = row.replace(byte, escaped)
+    return row
+
+
+def insert_statements(prefix: bytes, escaped: bytes, max_statement_bytes: int) -> list[bytes]:
+    """Cut an escaped chunk at row separators into INSERT statements of bounded size.
+
+    A single row longer than the bound becomes a statement of its own.
+    """
+    statements = []
+    start, size, step = 0, len(escaped), len(ROW_SEPARATOR)
+    while start < size:
+        end = size
+        if size - start > max_statement_bytes:
+            cut = escaped.rfind(ROW_SEPARATOR, start, start + max_statement_bytes)
+            if cut <= start:
+                cut = escaped.find(ROW_SEPARATOR, start + max_statement_bytes)
+            if cut != -1:
+                end = cut
+        values = escaped[start:end].replace(ROW_SEPARATOR, b",").replace(MARK, b"'")
+        statements.append(prefix + values + b";\n")
+        start = end + step
+    return statements
+
+
+def insert_prefix(table: str, columns: list[Column]) -> bytes:
+    return f"INSERT INTO {quote_identifier(table)} {column_list_sql(columns)} VALUES ".encode()
