@@ -144,6 +144,7 @@ progress:
 """
 
 import datetime
+import os
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -186,29 +187,23 @@ def main():
     def connect(**kwargs):
         return connect_from_params(params, read_timeout=None, **kwargs)
 
+    data_file = data_name(name, params["compression"])
     try:
-        storage = storage_from_params(params, create=not module.check_mode)
-        existing = [n for n in (manifest_name(name), data_name(name, params["compression"])) if storage.exists(n)]
+        if module.check_mode:
+            _check(module, params, connect, os.path.join(params["path"], data_file), name)
+        storage = storage_from_params(params, create=True)
+        existing = [n for n in (manifest_name(name), data_file) if storage.exists(n)]
         if existing and not params["overwrite"]:
             module.fail_json(
                 msg=f"A backup named {name!r} already exists at {storage.location(existing[0])}: "
                 "choose another name or set overwrite: true"
             )
-        if module.check_mode:
-            conn = connect()
-            try:
-                with conn.cursor() as cur:
-                    cur.execute("SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s", (params["database"],))
-                    if cur.fetchone() is None:
-                        module.fail_json(msg=f"The database '{params['database']}' does not exist on the server")
-            finally:
-                conn.close()
-            module.exit_json(changed=True, name=name, location=storage.location(data_name(name, params["compression"])))
         progress = []
 
         def report(event):
             progress.append(
-                f"{event['table']}: {event['rows']} rows ({event['tables_done']} tables, {event['bytes']} bytes)"
+                f"{event['table']}: {event['rows']} rows "
+                f"({event['tables_done']} tables, {event['bytes']} bytes so far)"
             )
 
         options = DumpOptions(
@@ -238,6 +233,20 @@ def main():
         duration=manifest["timings"]["total_seconds"],
         progress=progress,
     )
+
+
+def _check(module, params, connect, location, name):
+    """Check mode: the server answers and has the database; nothing is written."""
+    conn = connect()
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s", (params["database"],))
+            found = cur.fetchone() is not None
+    finally:
+        conn.close()
+    if not found:
+        module.fail_json(msg=f"The database '{params['database']}' does not exist on the server")
+    module.exit_json(changed=True, name=name, location=location)
 
 
 if __name__ == "__main__":

@@ -324,7 +324,7 @@ class Dumper:
                         self._execute(control, "UNLOCK TABLES")
                     self._dump_tables(workers, [p for p in plans if p.kind == "table" and p.transactional], writer)
                     writer.put(self._object_sections(objects))
-                    writer.put(_FOOTER)
+                    writer.put(_footer(any(p.versioned for p in plans)))
                 finally:
                     writer.close()
             for conn in workers:
@@ -852,9 +852,13 @@ class Dumper:
             return cur.fetchone()[0]
 
 
-_FOOTER = b"""
-/*M!101100 SET SYSTEM_VERSIONING_INSERT_HISTORY=IFNULL(@OLD_INSERT_HISTORY, 0) */;
-/*!40101 SET SQL_MODE=@OLD_SQL_MODE */;
+def _footer(versioned: bool) -> bytes:
+    """The session settings the header changed, put back (as mariadb-dump does)."""
+    history = b"/*M!101100 SET SYSTEM_VERSIONING_INSERT_HISTORY=@OLD_INSERT_HISTORY */;\n" if versioned else b""
+    return b"\n" + history + _FOOTER
+
+
+_FOOTER = b"""/*!40101 SET SQL_MODE=@OLD_SQL_MODE */;
 /*!40014 SET FOREIGN_KEY_CHECKS=@OLD_FOREIGN_KEY_CHECKS */;
 /*!40014 SET UNIQUE_CHECKS=@OLD_UNIQUE_CHECKS */;
 /*!40103 SET TIME_ZONE=@OLD_TIME_ZONE */;

@@ -46,6 +46,7 @@ except ImportError:  # pragma: no cover - modules call require_pymysql() first
 ProgressCallback = Callable[[dict[str, Any]], None]
 _READ_BLOCK = 1024 * 1024
 _COMPLETE_MARK = b"-- simpledb-backup-complete"
+_DEADLOCK_RETRIES = 5
 _DEFERRED_SECTIONS = ("view-placeholders", "routines", "views", "triggers", "events")
 
 
@@ -303,7 +304,7 @@ class Restorer:
                 with conn.cursor() as cur:
                     while (statement := statements.get()) is not None:
                         if not errors:
-                            cur.execute(statement)
+                            self._insert(cur, statement)
             except BaseException as exc:
                 errors.append(exc)
                 while statements.get() is not None:
@@ -347,6 +348,21 @@ class Restorer:
         if errors:
             raise errors[0]
         self._progress({"event": "data_loaded", **loaded})
+
+    @staticmethod
+    def _insert(cur: Any, statement: bytes) -> None:
+        """Run one INSERT; InnoDB may pick concurrent loaders as deadlock victims: retry those.
+
+        The statement runs in autocommit, so a deadlock rolled all of it back.
+        """
+        for attempt in range(_DEADLOCK_RETRIES):
+            try:
+                cur.execute(statement)
+                return
+            except pymysql.err.OperationalError as exc:
+                if exc.args[0] not in (1205, 1213) or attempt == _DEADLOCK_RETRIES - 1:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
 
     def _open_data(self) -> IO[bytes]:
         raw = self.storage.open_read(self.manifest["data"]["name"])

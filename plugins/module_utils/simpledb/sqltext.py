@@ -93,7 +93,7 @@ class Column:
             return [f"CAST({col} AS CHAR(32))"]
         if self.data_type == "float":
             return [f"CAST(CAST({col} AS DOUBLE) AS CHAR(32))"]
-        mark = "" if server_quoted else _MARK_SQL
+        mark = "''''" if server_quoted else _MARK_SQL
         if self.data_type == "bit":
             return ["'b'", mark, f"BIN({col})", mark]
         if self.data_type in _HEX_TYPES:
