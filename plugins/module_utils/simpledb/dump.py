@@ -169,13 +169,18 @@ class _ArtifactWriter:
 
 
 class _Ranges:
-    """Hands out key ranges of one table; their width adapts to the bytes they produced."""
+    """Hands out key ranges of one table; their width adapts to the bytes they produced.
 
-    def __init__(self, low: int, high: int, target_bytes: int, estimated_bytes_per_key: float) -> None:
+    The first range is small (statistics can be stale), later ones grow at most fourfold
+    per range until a range yields about ``target_bytes``.
+    """
+
+    def __init__(self, low: int, high: int, target_bytes: int, keys_per_row: float, row_bytes: int) -> None:
         self.next_low = low
         self.high = high
         self.target = target_bytes
-        self.step = max(1, int(target_bytes / 2 / max(estimated_bytes_per_key, 1.0)))
+        first_rows = min(64, target_bytes // (2 * row_bytes)) if row_bytes else 16
+        self.step = max(1, int(first_rows * keys_per_row))
 
     def take(self) -> tuple[int, int] | None:
         if self.next_low > self.high:
@@ -603,8 +608,8 @@ class Dumper:
             low, high, rows = cur.fetchone()
         if low is None:
             return None
-        bytes_per_key = max(plan.estimated_row_bytes, 32) * rows / (int(high) - int(low) + 1)
-        return _Ranges(int(low), int(high), self.options.chunk_bytes, bytes_per_key)
+        keys_per_row = (int(high) - int(low) + 1) / rows
+        return _Ranges(int(low), int(high), self.options.chunk_bytes, keys_per_row, plan.estimated_row_bytes)
 
     def _work(self, conn: Any, scheduler: _Scheduler, writer: _ArtifactWriter) -> None:
         try:
