@@ -46,12 +46,11 @@ from ansible.module_utils.simpledb.manifest import (
 )
 from ansible.module_utils.simpledb.sqltext import (
     Column,
-    DumpFormatError,
+    chunk_is_framed,
     chunk_sql,
-    escape_chunk,
     escape_quoted_row,
+    format_chunk,
     insert_prefix,
-    insert_statements,
     rows_sql,
 )
 from ansible.module_utils.simpledb.storage import Storage
@@ -112,37 +111,40 @@ class DumpOptions:
     lock_wait_timeout: int = 60
 
 
-def _gzip_member(block: bytes, level: int) -> bytes:
-    compressor = zlib.compressobj(level, zlib.DEFLATED, 31)
-    return compressor.compress(block) + compressor.flush()
-
-
 class _ArtifactWriter:
-    """Appends blocks to the storage stream from one thread, compressing them in a pool.
+    """Appends blocks to the storage stream from one thread; a pool formats and compresses.
 
+    Workers hand over a function that returns the block's bytes (formatting a chunk,
+    gzip-compressing it as a member of its own), so that work overlaps their next query.
     ``put`` blocks when the queue is full: that back-pressure is what bounds memory.
     """
 
     def __init__(self, stream: Any, options: DumpOptions) -> None:
         self._stream = stream
-        self._level = options.compression_level
-        self._pool = (
-            ThreadPoolExecutor(options.compression_threads, thread_name_prefix="gzip")
-            if options.compression == "gzip"
-            else None
-        )
-        depth = options.compression_threads + options.jobs + 1
-        self._queue: queue.Queue[Future | bytes | None] = queue.Queue(maxsize=depth)
+        self._level = options.compression_level if options.compression == "gzip" else None
+        self._pool = ThreadPoolExecutor(options.compression_threads, thread_name_prefix="format")
+        depth = options.compression_threads + options.jobs
+        self._queue: queue.Queue[Future | None] = queue.Queue(maxsize=depth)
         self.sha256 = hashlib.sha256()
         self.size = 0
         self.error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="writer", daemon=True)
         self._thread.start()
 
-    def put(self, block: bytes) -> None:
+    def put(self, make_block: Callable[..., bytes], *args: Any) -> None:
         if self.error is not None:
             raise BackupError(f"Writing the backup failed: {self.error}")
-        self._queue.put(self._pool.submit(_gzip_member, block, self._level) if self._pool else block)
+        self._queue.put(self._pool.submit(self._encode, make_block, *args))
+
+    def put_bytes(self, block: bytes) -> None:
+        self.put(bytes, block)
+
+    def _encode(self, make_block: Callable[..., bytes], *args: Any) -> bytes:
+        block = make_block(*args)
+        if self._level is None:
+            return block
+        compressor = zlib.compressobj(self._level, zlib.DEFLATED, 31)
+        return compressor.compress(block) + compressor.flush()
 
     def _run(self) -> None:
         while True:
@@ -152,7 +154,7 @@ class _ArtifactWriter:
             if self.error is not None:
                 continue  # keep draining so producers never block on a dead writer
             try:
-                data = item.result() if isinstance(item, Future) else item
+                data = item.result()
                 self.sha256.update(data)
                 self._stream.write(data)
                 self.size += len(data)
@@ -162,8 +164,7 @@ class _ArtifactWriter:
     def close(self) -> None:
         self._queue.put(None)
         self._thread.join()
-        if self._pool:
-            self._pool.shutdown()
+        self._pool.shutdown()
         if self.error is not None:
             raise BackupError(f"Writing the backup failed: {self.error}")
 
@@ -317,19 +318,19 @@ class Dumper:
             with storage.open_write(data_file) as stream:
                 writer = _ArtifactWriter(stream, self.options)
                 try:
-                    writer.put(self._header(engine_version, started_at, any(p.versioned for p in plans)))
-                    writer.put(self._schema_sections(plans, objects))
-                    writer.put(f"{SECTION_PREFIX}data\n".encode())
+                    writer.put_bytes(self._header(engine_version, started_at, any(p.versioned for p in plans)))
+                    writer.put_bytes(self._schema_sections(plans, objects))
+                    writer.put_bytes(f"{SECTION_PREFIX}data\n".encode())
                     for plan in plans:
                         if plan.kind == "sequence":
-                            writer.put(self._sequence_data(control, plan))
+                            writer.put_bytes(self._sequence_data(control, plan))
                     self._dump_tables(workers, [p for p in plans if p.kind == "table" and not p.transactional], writer)
                     lock_seconds = time.monotonic() - lock_started
                     if needs_lock:
                         self._execute(control, "UNLOCK TABLES")
                     self._dump_tables(workers, [p for p in plans if p.kind == "table" and p.transactional], writer)
-                    writer.put(self._object_sections(objects))
-                    writer.put(_footer(any(p.versioned for p in plans)))
+                    writer.put_bytes(self._object_sections(objects))
+                    writer.put_bytes(_footer(any(p.versioned for p in plans)))
                 finally:
                     writer.close()
             for conn in workers:
@@ -604,11 +605,12 @@ class Dumper:
             return "stream"
         key = quote_identifier(plan.key)
         with conn.cursor() as cur:
-            cur.execute(f"SELECT MIN({key}), MAX({key}), COUNT(*) FROM {plan.from_clause()}")
-            low, high, rows = cur.fetchone()
+            cur.execute(f"SELECT MIN({key}), MAX({key}) FROM {plan.from_clause()}")
+            low, high = cur.fetchone()
         if low is None:
             return None
-        keys_per_row = (int(high) - int(low) + 1) / rows
+        keys = int(high) - int(low) + 1
+        keys_per_row = keys / max(1, min(plan.estimated_rows, keys)) if plan.estimated_rows else 1.0
         return _Ranges(int(low), int(high), self.options.chunk_bytes, keys_per_row, plan.estimated_row_bytes)
 
     def _work(self, conn: Any, scheduler: _Scheduler, writer: _ArtifactWriter) -> None:
@@ -668,18 +670,12 @@ class Dumper:
             )
         with scheduler.lock:
             ranges.observe(low, high, len(raw))
-        try:
-            escaped = escape_chunk(raw, rows, int(marked))
-        except DumpFormatError:
+        if not chunk_is_framed(raw, rows, int(marked)):
             return self._dump_rows(conn, plan, writer, scheduler, where)
-        del raw
-        block = b"".join(
-            insert_statements(insert_prefix(plan.name, plan.columns), escaped, self.options.max_statement_bytes)
-        )
-        writer.put(block)
+        writer.put(format_chunk, insert_prefix(plan.name, plan.columns), raw, self.options.max_statement_bytes)
         with scheduler.lock:
             plan.rows += rows
-        return len(block)
+        return len(raw)
 
     def _dump_rows(
         self, conn: Any, plan: TablePlan, writer: _ArtifactWriter, scheduler: _Scheduler, where: str | None
@@ -706,7 +702,7 @@ class Dumper:
                 if statement and statement_bytes + len(row) > limit:
                     end_statement()
                     if block_bytes >= self.options.chunk_bytes:
-                        writer.put(b"".join(block))
+                        writer.put(b"".join, block)
                         produced += block_bytes
                         block, block_bytes = [], 0
                 statement.append(row)
@@ -715,7 +711,7 @@ class Dumper:
         if statement:
             end_statement()
         if block:
-            writer.put(b"".join(block))
+            writer.put(b"".join, block)
             produced += block_bytes
         with scheduler.lock:
             plan.rows += rows

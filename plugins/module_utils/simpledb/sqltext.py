@@ -1,13 +1,15 @@
 """Turning table rows into SQL text: the server formats, Python only escapes and frames.
 
 A backup asks the server for a whole chunk of rows in one value:
-``GROUP_CONCAT(<row parts> SEPARATOR U+FFFE)``. Every quoted value is wrapped in U+FFFF
-instead of quotes and left unescaped. Both are Unicode noncharacters ("reserved for
-internal use"), and everything stays utf8mb4, so the server converts nothing. Python then
-escapes the whole chunk with a few C-speed ``bytes.replace`` calls, cuts it into statements
-at the row separators and turns the markers into quotes. Counting both against what the
-server reports proves the data held neither: a chunk whose data does (a table that stores
-noncharacters) is dumped again row by row with the server's QUOTE() instead.
+``GROUP_CONCAT(<row parts> SEPARATOR 0x02)``. Every quoted value is wrapped in U+0001
+instead of quotes and left unescaped. Both are control characters that text almost never
+holds, single bytes that are valid utf8mb4 (so the server converts nothing, and a
+binary marker would make it convert or reject). Python then escapes the whole chunk with a
+few C-speed ``bytes.replace`` calls (only for the bytes that occur), cuts it into
+statements at the row separators and turns markers and separators into quotes and commas
+with one ``bytes.translate``. Counting both against what the server reports proves the
+data held neither: a chunk whose data does is dumped again row by row with the server's
+QUOTE() instead, so any content is exact.
 
 How each type is written (every one round-trips exactly):
 - integers, DECIMAL, YEAR: bare digits.
@@ -26,10 +28,11 @@ from dataclasses import dataclass
 
 from ansible.module_utils.simpledb.connection import quote_identifier
 
-MARK = "\uffff".encode()
-ROW_SEPARATOR = "\ufffe".encode()
-_MARK_SQL = "'\uffff'"
-ROW_SEPARATOR_SQL = "'\ufffe'"
+MARK = b"\x01"
+ROW_SEPARATOR = b"\x02"
+_MARK_SQL = "CHAR(1 USING utf8mb4)"
+ROW_SEPARATOR_SQL = "X'02'"
+_TO_SQL = bytes.maketrans(MARK + ROW_SEPARATOR, b"',")
 # Escapes the mariadb client and server both read back; backslash first, so the other
 # escapes' backslashes are not doubled.
 _ESCAPES = (
@@ -61,10 +64,6 @@ _HEX_TYPES = {
     "geometrycollection",
 }
 _UNQUOTED_TYPES = {*_BARE_TYPES, "double", "float"}
-
-
-class DumpFormatError(Exception):
-    """A chunk's data held the marker characters, so it must be dumped the slow way."""
 
 
 @dataclass(frozen=True)
@@ -145,14 +144,17 @@ def column_list_sql(columns: list[Column]) -> str:
     return "(" + ",".join(quote_identifier(c.name) for c in columns) + ")"
 
 
-def escape_chunk(raw: bytes, rows: int, marked_values: int) -> bytes:
-    """Check a chunk's framing and escape its text; markers and separators stay in place."""
-    if raw.count(MARK) != 2 * marked_values or raw.count(ROW_SEPARATOR) != rows - 1:
-        raise DumpFormatError("the data holds U+FFFE or U+FFFF characters")
+def chunk_is_framed(raw: bytes, rows: int, marked_values: int) -> bool:
+    """Whether every marker and separator in the chunk is one the query put there."""
+    return raw.count(MARK) == 2 * marked_values and raw.count(ROW_SEPARATOR) == rows - 1
+
+
+def format_chunk(prefix: bytes, raw: bytes, max_statement_bytes: int) -> bytes:
+    """INSERT statements for a chunk that passed chunk_is_framed()."""
     for byte, escaped in _ESCAPES:
         if byte in raw:
             raw = raw.replace(byte, escaped)
-    return raw
+    return b"".join(insert_statements(prefix, raw, max_statement_bytes))
 
 
 def escape_quoted_row(row: bytes) -> bytes:
@@ -169,7 +171,7 @@ def insert_statements(prefix: bytes, escaped: bytes, max_statement_bytes: int) -
     A single row longer than the bound becomes a statement of its own.
     """
     statements = []
-    start, size, step = 0, len(escaped), len(ROW_SEPARATOR)
+    start, size = 0, len(escaped)
     while start < size:
         end = size
         if size - start > max_statement_bytes:
@@ -178,9 +180,8 @@ def insert_statements(prefix: bytes, escaped: bytes, max_statement_bytes: int) -
                 cut = escaped.find(ROW_SEPARATOR, start + max_statement_bytes)
             if cut != -1:
                 end = cut
-        values = escaped[start:end].replace(ROW_SEPARATOR, b",").replace(MARK, b"'")
-        statements.append(prefix + values + b";\n")
-        start = end + step
+        statements.append(prefix + escaped[start:end].translate(_TO_SQL) + b";\n")
+        start = end + 1
     return statements
 
 
