@@ -51,6 +51,7 @@ from ansible.module_utils.simpledb.sqltext import (
     escape_quoted_row,
     format_chunk,
     insert_prefix,
+    marked_values,
     rows_sql,
 )
 from ansible.module_utils.simpledb.storage import Storage
@@ -58,6 +59,7 @@ from ansible.module_utils.simpledb.storage import Storage
 try:
     import pymysql
     import pymysql.cursors
+    from pymysql.constants import CLIENT
 except ImportError:  # pragma: no cover - modules call require_pymysql() first
     pymysql = None
 
@@ -109,6 +111,7 @@ class DumpOptions:
     chunk_bytes: int = 4 * 1024 * 1024
     max_statement_bytes: int = 4 * 1024 * 1024
     lock_wait_timeout: int = 60
+    pipeline: int = 3
 
 
 class _ArtifactWriter:
@@ -131,20 +134,22 @@ class _ArtifactWriter:
         self._thread = threading.Thread(target=self._run, name="writer", daemon=True)
         self._thread.start()
 
-    def put(self, make_block: Callable[..., bytes], *args: Any) -> None:
+    def put(self, make_pieces: Callable[..., list[Any]], *args: Any) -> None:
+        """Queue a block: ``make_pieces(*args)`` runs in the pool and returns its bytes as a
+        list of pieces (bytes or memoryviews), written in order without joining them."""
         if self.error is not None:
             raise BackupError(f"Writing the backup failed: {self.error}")
-        self._queue.put(self._pool.submit(self._encode, make_block, *args))
+        self._queue.put(self._pool.submit(self._encode, make_pieces, *args))
 
     def put_bytes(self, block: bytes) -> None:
-        self.put(bytes, block)
+        self.put(list, [block])
 
-    def _encode(self, make_block: Callable[..., bytes], *args: Any) -> bytes:
-        block = make_block(*args)
+    def _encode(self, make_pieces: Callable[..., list[Any]], *args: Any) -> list[Any]:
+        pieces = make_pieces(*args)
         if self._level is None:
-            return block
+            return pieces
         compressor = zlib.compressobj(self._level, zlib.DEFLATED, 31)
-        return compressor.compress(block) + compressor.flush()
+        return [compressor.compress(piece) for piece in pieces] + [compressor.flush()]
 
     def _run(self) -> None:
         while True:
@@ -154,10 +159,10 @@ class _ArtifactWriter:
             if self.error is not None:
                 continue  # keep draining so producers never block on a dead writer
             try:
-                data = item.result()
-                self.sha256.update(data)
-                self._stream.write(data)
-                self.size += len(data)
+                for piece in item.result():
+                    self.sha256.update(piece)
+                    self._stream.write(piece)
+                    self.size += len(piece)
             except Exception as exc:  # reported by put() and close()
                 self.error = exc
 
@@ -182,6 +187,7 @@ class _Ranges:
         self.target = target_bytes
         first_rows = min(64, target_bytes // (2 * row_bytes)) if row_bytes else 16
         self.step = max(1, int(first_rows * keys_per_row))
+        self.bytes_per_key = 0.0
 
     def take(self) -> tuple[int, int] | None:
         if self.next_low > self.high:
@@ -192,12 +198,11 @@ class _Ranges:
         return low, high
 
     def observe(self, low: int, high: int, produced_bytes: int) -> None:
-        width = high - low + 1
-        if produced_bytes <= 0:
-            self.step = min(self.step * 4, 1 << 62)
-            return
-        wanted = max(1, int(self.target * width / produced_bytes))
-        self.step = max(min(wanted, self.step * 4), max(1, self.step // 2))
+        """Learn from a range's output. The width follows the densest keys seen so far, so a
+        range that crossed a gap in the keys cannot make the next, dense one overshoot."""
+        self.bytes_per_key = max(self.bytes_per_key, produced_bytes / (high - low + 1))
+        wanted = max(1, int(self.target / self.bytes_per_key))
+        self.step = min(wanted, self.step * 4)
 
     def skip_to(self, key: int) -> None:
         self.next_low = max(self.next_low, key)
@@ -223,26 +228,29 @@ class _Scheduler:
                 if entry[0] is plan:
                     entry[2] = source
 
-    def next_task(self) -> tuple[str, TablePlan, Any] | None:
+    def next_tasks(self, limit: int) -> list[tuple[str, TablePlan, Any]]:
+        """Up to ``limit`` checksum and range tasks, or one whole-table stream."""
+        tasks: list[tuple[str, TablePlan, Any]] = []
         with self.lock:
             if self.failed is not None:
-                return None
+                return tasks
             for entry in self._pending:
                 plan, checksum, source, _ = entry
-                if checksum:
+                if checksum and len(tasks) < limit:
                     entry[1] = False
                     entry[3] += 1
-                    return "checksum", plan, None
-                if source == "stream":
+                    tasks.append(("checksum", plan, None))
+                if len(tasks) < limit and isinstance(source, _Ranges):
+                    while len(tasks) < limit and (bounds := source.take()) is not None:
+                        entry[3] += 1
+                        tasks.append(("range", plan, (source, *bounds)))
+                if source == "stream" and not tasks:
                     entry[2] = None
                     entry[3] += 1
-                    return "stream", plan, None
-                if isinstance(source, _Ranges):
-                    bounds = source.take()
-                    if bounds is not None:
-                        entry[3] += 1
-                        return "range", plan, (source, *bounds)
-            return None
+                    return [("stream", plan, None)]
+                if len(tasks) >= limit:
+                    break
+            return tasks
 
     def done(self, plan: TablePlan, produced_bytes: int) -> None:
         with self.lock:
@@ -361,7 +369,13 @@ class Dumper:
 
     # -- connections and snapshot ----------------------------------------------------------
     def _open_worker(self) -> Any:
-        conn = self._connect(database=self.database, max_allowed_packet=1 << 30)
+        # Text comes back as bytes, never decoded; several chunk queries go in one round trip.
+        conn = self._connect(
+            database=self.database,
+            max_allowed_packet=1 << 30,
+            use_unicode=False,
+            client_flag=CLIENT.MULTI_STATEMENTS,
+        )
         for statement in (
             "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ",
             "SET SESSION time_zone = '+00:00'",
@@ -614,28 +628,70 @@ class Dumper:
         return _Ranges(int(low), int(high), self.options.chunk_bytes, keys_per_row, plan.estimated_row_bytes)
 
     def _work(self, conn: Any, scheduler: _Scheduler, writer: _ArtifactWriter) -> None:
+        """Run tasks until none are left. Checksums and key ranges go several to a round trip
+        (one multi-statement query), so the server computes the next chunk while this thread
+        receives the last one."""
         try:
-            while True:
-                task = scheduler.next_task()
-                if task is None:
-                    return
-                kind, plan, bounds = task
-                produced = 0
-                if kind == "checksum":
-                    with conn.cursor() as cur:
-                        cur.execute(f"CHECKSUM TABLE {quote_identifier(plan.name)} EXTENDED")
-                        plan.checksum = cur.fetchone()[1]
-                elif kind == "stream":
-                    produced = self._dump_rows(conn, plan, writer, scheduler, None)
-                else:
-                    produced = self._dump_range(conn, plan, writer, scheduler, *bounds)
-                scheduler.done(plan, produced)
+            while batch := scheduler.next_tasks(self.options.pipeline):
+                if batch[0][0] == "stream":
+                    plan = batch[0][1]
+                    scheduler.done(plan, self._dump_rows(conn, plan, writer, scheduler, None))
+                    continue
+                follow_ups = []
+                with conn.cursor() as cur:
+                    cur.execute(";\n".join(self._task_sql(task) for task in batch))
+                    for index, task in enumerate(batch):
+                        if index:
+                            cur.nextset()
+                        row = cur.fetchone()
+                        kind, plan, bounds = task
+                        if kind == "checksum":
+                            plan.checksum = row[1]
+                            scheduler.done(plan, 0)
+                            continue
+                        produced = self._range_result(plan, writer, scheduler, *bounds, row)
+                        if produced is None:
+                            follow_ups.append((task, row))
+                        else:
+                            scheduler.done(plan, produced)
+                for (_, plan, bounds), row in follow_ups:
+                    scheduler.done(plan, self._follow_up(conn, plan, writer, scheduler, *bounds, row))
         except BaseException as exc:
             with scheduler.lock:
                 if scheduler.failed is None:
                     scheduler.failed = exc
 
-    def _dump_range(
+    @staticmethod
+    def _task_sql(task: tuple[str, TablePlan, Any]) -> str:
+        kind, plan, bounds = task
+        if kind == "checksum":
+            return f"CHECKSUM TABLE {quote_identifier(plan.name)} EXTENDED"
+        _, low, high = bounds
+        return chunk_sql(plan.columns, plan.from_clause(), f"{quote_identifier(plan.key)} BETWEEN {low} AND {high}")
+
+    def _range_result(
+        self,
+        plan: TablePlan,
+        writer: _ArtifactWriter,
+        scheduler: _Scheduler,
+        ranges: _Ranges,
+        low: int,
+        high: int,
+        row: tuple,
+    ) -> int | None:
+        """Hand a chunk to the writer; None when it needs another query (_follow_up)."""
+        rows, nullable_values, raw = row
+        if rows == 0 or len(raw) >= self._gc_max:
+            return None
+        if not chunk_is_framed(raw, rows, marked_values(plan.columns, rows, int(nullable_values))):
+            return None
+        with scheduler.lock:
+            ranges.observe(low, high, len(raw))
+            plan.rows += rows
+        writer.put(format_chunk, insert_prefix(plan.name, plan.columns), raw, self.options.max_statement_bytes)
+        return len(raw)
+
+    def _follow_up(
         self,
         conn: Any,
         plan: TablePlan,
@@ -644,38 +700,36 @@ class Dumper:
         ranges: _Ranges,
         low: int,
         high: int,
+        row: tuple,
     ) -> int:
+        """An empty range (skip the key gap after it), a chunk cut at group_concat_max_len
+        (halve the range, or stream a single key), or data holding the marker bytes (stream)."""
+        rows, _, raw = row
         key = quote_identifier(plan.key)
         where = f"{key} BETWEEN {low} AND {high}"
-        with conn.cursor() as cur:
-            cur.execute(chunk_sql(plan.columns, plan.from_clause(), where))
-            rows, marked, raw = cur.fetchone()
         if rows == 0:
             with conn.cursor() as cur:
                 cur.execute(f"SELECT MIN({key}) FROM {plan.from_clause()} WHERE {key} > {high}")
                 following = cur.fetchone()[0]
             with scheduler.lock:
-                ranges.observe(low, high, 0)
                 ranges.skip_to(int(following) if following is not None else ranges.high + 1)
             return 0
         if len(raw) >= self._gc_max:
-            # GROUP_CONCAT stopped at group_concat_max_len: halve the range, or stream one key.
             with scheduler.lock:
-                ranges.step = max(1, ranges.step // 4)
+                ranges.observe(low, high, len(raw))
             if low == high:
                 return self._dump_rows(conn, plan, writer, scheduler, where)
-            middle = (low + high) // 2
-            return self._dump_range(conn, plan, writer, scheduler, ranges, low, middle) + self._dump_range(
-                conn, plan, writer, scheduler, ranges, middle + 1, high
-            )
-        with scheduler.lock:
-            ranges.observe(low, high, len(raw))
-        if not chunk_is_framed(raw, rows, int(marked)):
-            return self._dump_rows(conn, plan, writer, scheduler, where)
-        writer.put(format_chunk, insert_prefix(plan.name, plan.columns), raw, self.options.max_statement_bytes)
-        with scheduler.lock:
-            plan.rows += rows
-        return len(raw)
+            produced = 0
+            for part_low, part_high in ((low, (low + high) // 2), ((low + high) // 2 + 1, high)):
+                with conn.cursor() as cur:
+                    cur.execute(self._task_sql(("range", plan, (ranges, part_low, part_high))))
+                    part = cur.fetchone()
+                result = self._range_result(plan, writer, scheduler, ranges, part_low, part_high, part)
+                if result is None:
+                    result = self._follow_up(conn, plan, writer, scheduler, ranges, part_low, part_high, part)
+                produced += result
+            return produced
+        return self._dump_rows(conn, plan, writer, scheduler, where)
 
     def _dump_rows(
         self, conn: Any, plan: TablePlan, writer: _ArtifactWriter, scheduler: _Scheduler, where: str | None
@@ -691,7 +745,7 @@ class Dumper:
 
         def end_statement() -> None:
             nonlocal statement, statement_bytes, block_bytes
-            block.append(prefix + b",".join(statement) + b";\n")
+            block.extend((prefix, b",".join(statement), b";\n"))
             block_bytes += statement_bytes
             statement, statement_bytes = [], 0
 
@@ -702,7 +756,7 @@ class Dumper:
                 if statement and statement_bytes + len(row) > limit:
                     end_statement()
                     if block_bytes >= self.options.chunk_bytes:
-                        writer.put(b"".join, block)
+                        writer.put(list, block)
                         produced += block_bytes
                         block, block_bytes = [], 0
                 statement.append(row)
@@ -711,7 +765,7 @@ class Dumper:
         if statement:
             end_statement()
         if block:
-            writer.put(b"".join, block)
+            writer.put(list, block)
             produced += block_bytes
         with scheduler.lock:
             plan.rows += rows

@@ -124,18 +124,24 @@ def row_parts_sql(columns: list[Column], server_quoted: bool = False) -> str:
 
 
 def chunk_sql(columns: list[Column], from_clause: str, where: str) -> str:
-    """One query for a chunk: its row count, its marked values and its rows as SQL text."""
-    marked = [f"COUNT({quote_identifier(c.name)})" if c.nullable else "COUNT(*)" for c in columns if c.marked]
+    """One query for a chunk: its rows, its non-NULL values in nullable marked columns, and
+    the rows as SQL text (see marked_values())."""
+    nullable = [f"COUNT({quote_identifier(c.name)})" for c in columns if c.marked and c.nullable]
     return (
-        f"SELECT COUNT(*), {'+'.join(marked) or '0'}, "
-        f"CAST(GROUP_CONCAT({row_parts_sql(columns)} SEPARATOR {ROW_SEPARATOR_SQL}) AS BINARY) "
+        f"SELECT COUNT(*), {'+'.join(nullable) or '0'}, "
+        f"GROUP_CONCAT({row_parts_sql(columns)} SEPARATOR {ROW_SEPARATOR_SQL}) "
         f"FROM {from_clause} WHERE {where}"
     )
 
 
+def marked_values(columns: list[Column], rows: int, nullable_values: int) -> int:
+    """How many values of a chunk carry markers, from chunk_sql()'s two counts."""
+    return rows * sum(1 for c in columns if c.marked and not c.nullable) + nullable_values
+
+
 def rows_sql(columns: list[Column], from_clause: str, where: str | None) -> str:
     """One row per result row, escaped by the server: the path for any table and any data."""
-    return f"SELECT CAST(CONCAT({row_parts_sql(columns, server_quoted=True)}) AS BINARY) FROM {from_clause}" + (
+    return f"SELECT CONCAT({row_parts_sql(columns, server_quoted=True)}) FROM {from_clause}" + (
         f" WHERE {where}" if where else ""
     )
 
@@ -149,28 +155,27 @@ def chunk_is_framed(raw: bytes, rows: int, marked_values: int) -> bool:
     return raw.count(MARK) == 2 * marked_values and raw.count(ROW_SEPARATOR) == rows - 1
 
 
-def format_chunk(prefix: bytes, raw: bytes, max_statement_bytes: int) -> bytes:
-    """INSERT statements for a chunk that passed chunk_is_framed()."""
+def format_chunk(prefix: bytes, raw: bytes, max_statement_bytes: int) -> list[bytes | memoryview]:
+    """INSERT statements for a chunk that passed chunk_is_framed(), as pieces to write in
+    order. The rows stay in one buffer (pieces are views of it): copying multi-megabyte
+    buffers is what costs here."""
     for byte, escaped in _ESCAPES:
         if byte in raw:
             raw = raw.replace(byte, escaped)
-    return b"".join(insert_statements(prefix, raw, max_statement_bytes))
+    cuts = statement_cuts(raw, max_statement_bytes)
+    text = memoryview(raw.translate(_TO_SQL))
+    pieces: list[bytes | memoryview] = []
+    start = 0
+    for end in cuts:
+        pieces += [prefix, text[start:end], b";\n"]
+        start = end + 1
+    return pieces
 
 
-def escape_quoted_row(row: bytes) -> bytes:
-    """A row from rows_sql() on one line."""
-    for byte, escaped in _QUOTED_ESCAPES:
-        if byte in row:
-            row = row.replace(byte, escaped)
-    return row
-
-
-def insert_statements(prefix: bytes, escaped: bytes, max_statement_bytes: int) -> list[bytes]:
-    """Cut an escaped chunk at row separators into INSERT statements of bounded size.
-
-    A single row longer than the bound becomes a statement of its own.
-    """
-    statements = []
+def statement_cuts(escaped: bytes, max_statement_bytes: int) -> list[int]:
+    """Where to end each INSERT so it stays within the bound: offsets of row separators
+    (and the end). A single row longer than the bound becomes a statement of its own."""
+    cuts = []
     start, size = 0, len(escaped)
     while start < size:
         end = size
@@ -180,9 +185,17 @@ def insert_statements(prefix: bytes, escaped: bytes, max_statement_bytes: int) -
                 cut = escaped.find(ROW_SEPARATOR, start + max_statement_bytes)
             if cut != -1:
                 end = cut
-        statements.append(prefix + escaped[start:end].translate(_TO_SQL) + b";\n")
+        cuts.append(end)
         start = end + 1
-    return statements
+    return cuts
+
+
+def escape_quoted_row(row: bytes) -> bytes:
+    """A row from rows_sql() on one line."""
+    for byte, escaped in _QUOTED_ESCAPES:
+        if byte in row:
+            row = row.replace(byte, escaped)
+    return row
 
 
 def insert_prefix(table: str, columns: list[Column]) -> bytes:
