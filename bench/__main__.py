@@ -39,7 +39,9 @@ def update_doc(name: str, markdown: str) -> None:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
-    parser.add_argument("sections", nargs="*", metavar="SECTION", help=f"one of {', '.join(SECTIONS)} (default all)")
+    parser.add_argument(
+        "sections", nargs="*", metavar="SECTION", help=f"one of {', '.join(SECTIONS)} (default all)"
+    )
     parser.add_argument("--no-doc", action="store_true", help="print only; leave docs/benchmarks.md alone")
     modules = {name: importlib.import_module(f"bench.{name}") for name in SECTIONS}
     for module in modules.values():

@@ -78,7 +78,9 @@ FILL = {
 
 
 def add_arguments(group: argparse._ArgumentGroup) -> None:
-    group.add_argument("--size-gb", type=float, default=1.0, help="SQL size of the generated data (default 1)")
+    group.add_argument(
+        "--size-gb", type=float, default=1.0, help="SQL size of the generated data (default 1)"
+    )
     group.add_argument("--jobs", type=int, default=4, help="connections of the parallel runs (default 4)")
     group.add_argument("--workdir", help="where the server and the dumps go (default a temporary directory)")
 
@@ -123,7 +125,9 @@ def _generate(server, size_gb: float) -> dict:
             _sql(server, FILL[name].format(lo=lo, hi=min(lo + 99_999, count), rows=count))
         rows[name] = count
     _sql(server, "ANALYZE TABLE " + ", ".join(TABLES))
-    print(f"generated {sum(rows.values())} rows in {time.monotonic() - started:.0f}s: {rows}", file=sys.stderr)
+    print(
+        f"generated {sum(rows.values())} rows in {time.monotonic() - started:.0f}s: {rows}", file=sys.stderr
+    )
     return rows
 
 
@@ -134,7 +138,9 @@ def _client_args(server) -> list[str]:
 def _module(name: str, arguments: dict, workdir: Path):
     args_file = workdir / f"{name}.json"
     args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": arguments}))
-    result = measure([sys.executable, "-c", RUNNER, str(ROOT / "plugins" / "modules" / f"{name}.py"), str(args_file)])
+    result = measure(
+        [sys.executable, "-c", RUNNER, str(ROOT / "plugins" / "modules" / f"{name}.py"), str(args_file)]
+    )
     outcome = json.loads(result.output)
     if outcome.get("failed"):
         raise RuntimeError(f"{name} failed: {outcome.get('msg')}")
@@ -143,13 +149,22 @@ def _module(name: str, arguments: dict, workdir: Path):
 
 def _backups(server, workdir: Path, jobs: int) -> dict:
     dump = shlex.join(
-        ["mariadb-dump", *_client_args(server)[1:], "--single-transaction", "--routines", "--events", DATABASE]
+        [
+            "mariadb-dump",
+            *_client_args(server)[1:],
+            "--single-transaction",
+            "--routines",
+            "--events",
+            DATABASE,
+        ]
     )
     results = {}
     for compression in ("none", "gzip"):
         suffix = ".sql" if compression == "none" else ".sql.gz"
         target = workdir / f"mariadb-dump{suffix}"
-        command = f"set -o pipefail; {dump}" + (" | gzip -6" if compression == "gzip" else "") + f" > {target}"
+        command = (
+            f"set -o pipefail; {dump}" + (" | gzip -6" if compression == "gzip" else "") + f" > {target}"
+        )
         results[("mariadb-dump", compression)] = (measure(["bash", "-c", command]), target.stat().st_size)
         for connections in (1, jobs):
             arguments = {
@@ -164,13 +179,17 @@ def _backups(server, workdir: Path, jobs: int) -> dict:
             result, outcome = _module("simpledb_backup", arguments, workdir)
             results[(f"simpledb_backup jobs={connections}", compression)] = (result, outcome["size"])
             print(f"backup {compression} jobs={connections}: {result.seconds:.1f}s", file=sys.stderr)
-        print(f"mariadb-dump {compression}: {results[('mariadb-dump', compression)][0].seconds:.1f}s",
-              file=sys.stderr)
+        print(
+            f"mariadb-dump {compression}: {results[('mariadb-dump', compression)][0].seconds:.1f}s",
+            file=sys.stderr,
+        )
     return results
 
 
 def _checksums(server, database: str) -> dict:
-    return dict(_sql(server, "CHECKSUM TABLE " + ", ".join(f"{database}.{t}" for t in TABLES) + " EXTENDED", None))
+    return dict(
+        _sql(server, "CHECKSUM TABLE " + ", ".join(f"{database}.{t}" for t in TABLES) + " EXTENDED", None)
+    )
 
 
 def _restores(server, workdir: Path, jobs: int, backups: dict) -> dict:
@@ -203,7 +222,7 @@ def _report(args, load: str, version: str, generated: dict, backups: dict, resto
     rows = []
     chart = []
     for compression in ("none", "gzip"):
-        baseline, base_size = backups[("mariadb-dump", compression)]
+        baseline, _ = backups[("mariadb-dump", compression)]
         bars = []
         for tool in ("mariadb-dump", "simpledb_backup jobs=1", f"simpledb_backup jobs={jobs}"):
             result, size = backups[(tool, compression)]
@@ -254,7 +273,7 @@ def _report(args, load: str, version: str, generated: dict, backups: dict, resto
     svg_path = "docs/benchmarks-backup.svg"
     markdown = f"""## Backup and restore throughput
 
-`python -m bench backup --size-gb {args.size_gb:g} --jobs {jobs}`, measured {time.strftime('%Y-%m-%d')}.
+`python -m bench backup --size-gb {args.size_gb:g} --jobs {jobs}`, measured {time.strftime("%Y-%m-%d")}.
 "speed vs stock" is the stock tool's time divided by this tool's (above 1 is faster), for
 the same data and compression in the same run: mariadb-dump `--single-transaction` (piped to
 `gzip -6` for gzip) for backups, the `mariadb` client loading mariadb-dump's file for

@@ -28,7 +28,9 @@ class Run:
     output: bytes
 
 
-def measure(command: list[str] | str, stdout: str | None = None, stdin: str | None = None, shell: bool = False) -> Run:
+def measure(
+    command: list[str] | str, stdout: str | None = None, stdin: str | None = None, shell: bool = False
+) -> Run:
     """Run a command to completion: wall time, and peak RSS from wait4() (for a shell
     pipeline, the largest of its processes). Output goes to ``stdout`` or is returned."""
     with contextlib.ExitStack() as stack:
@@ -43,7 +45,9 @@ def measure(command: list[str] | str, stdout: str | None = None, stdin: str | No
         if proc.returncode != 0:
             err.seek(0)
             out.seek(0) if not stdout else None
-            detail = err.read().decode(errors="replace") + ("" if stdout else out.read().decode(errors="replace"))
+            detail = err.read().decode(errors="replace") + (
+                "" if stdout else out.read().decode(errors="replace")
+            )
             raise RuntimeError(f"{command!r} failed ({proc.returncode}): {detail[-3000:]}")
         output = b""
         if not stdout:
@@ -91,14 +95,17 @@ def bar_chart_svg(title: str, groups: list[tuple[str, list[tuple[str, float]]]],
             length = max(1.0, width * value / biggest)
             parts.append(f'<rect x="{left}" y="{y}" width="{length:.1f}" height="{bar_h}" fill="{colour}"/>')
             parts.append(
-                f'<text x="{left + length + 5:.1f}" y="{y + bar_h - 3}" font-size="11">{value:.1f} {unit}</text>'
+                f'<text x="{left + length + 5:.1f}" y="{y + bar_h - 3}" font-size="11">'
+                f"{value:.1f} {unit}</text>"
             )
             y += bar_h + 2
         y += gap
     legend_y = y + 5
     for index, label in enumerate(labels):
         x = 10 + index * 200
-        parts.append(f'<rect x="{x}" y="{legend_y}" width="12" height="12" fill="{colours[index % len(colours)]}"/>')
+        parts.append(
+            f'<rect x="{x}" y="{legend_y}" width="12" height="12" fill="{colours[index % len(colours)]}"/>'
+        )
         parts.append(f'<text x="{x + 17}" y="{legend_y + 11}" font-size="12">{escape(label)}</text>')
     height = legend_y + 30
     body = "\n  ".join(parts)

@@ -63,15 +63,12 @@ options:
     description: Replace an existing backup of the same name instead of failing.
     type: bool
     default: false
-extends_documentation_fragment: []
+extends_documentation_fragment:
+  - simpledb_login
 notes:
-  - "Options login_host, login_port, login_user, login_password, login_unix_socket and
-    connect_timeout choose the server (defaults 127.0.0.1:3306 as root)."
   - Check mode connects, checks the database exists and reports where the backup would go.
   - The backup user needs SELECT, SHOW VIEW, TRIGGER, EVENT and LOCK TABLES on the
     database, SELECT on mysql.proc for routine bodies, and RELOAD when O(jobs) > 1.
-requirements:
-  - PyMySQL
 """
 
 EXAMPLES = r"""
@@ -240,7 +237,9 @@ def _check(module, params, connect, location, name):
     conn = connect()
     try:
         with conn.cursor() as cur:
-            cur.execute("SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s", (params["database"],))
+            cur.execute(
+                "SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s", (params["database"],)
+            )
             found = cur.fetchone() is not None
     finally:
         conn.close()

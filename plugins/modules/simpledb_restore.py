@@ -45,15 +45,13 @@ options:
     description: Connections loading rows and checking tables in parallel.
     type: int
     default: 2
+extends_documentation_fragment:
+  - simpledb_login
 notes:
-  - "Options login_host, login_port, login_user, login_password, login_unix_socket and
-    connect_timeout choose the server (defaults 127.0.0.1:3306 as root)."
   - Check mode verifies the artifact against its manifest and connects, changing nothing.
   - The restore user needs ALL on the target database and on the C(__sdb_restore) and
     C(__sdb_previous) databases beside it, SUPER or SET USER to create objects with another
     DEFINER, and READ_ONLY ADMIN with O(read_only=true).
-requirements:
-  - PyMySQL
 """
 
 EXAMPLES = r"""
@@ -149,7 +147,12 @@ def main():
     params = module.params
     if not 1 <= params["jobs"] <= 64:
         module.fail_json(msg="jobs must be between 1 and 64")
-    failure = {"database": params["database"], "restored_from": params["location"], "verified": False, "mismatches": []}
+    failure = {
+        "database": params["database"],
+        "restored_from": params["location"],
+        "verified": False,
+        "mismatches": [],
+    }
 
     def connect(**kwargs):
         return connect_from_params(params, read_timeout=None, **kwargs)
@@ -168,7 +171,9 @@ def main():
         if module.check_mode:
             verify_artifact(storage, restorer.manifest)
             connect().close()
-            module.exit_json(changed=True, verified=False, mismatches=[], **_without(failure, "verified", "mismatches"))
+            module.exit_json(
+                changed=True, verified=False, mismatches=[], **_without(failure, "verified", "mismatches")
+            )
         result = restorer.run()
     except RestoreError as exc:
         module.fail_json(msg=str(exc), state=exc.state, **{**failure, "mismatches": exc.mismatches})

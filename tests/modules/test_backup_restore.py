@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import gzip
 import json
-import re
 import os
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -213,8 +213,13 @@ def test_backup_reports_what_it_wrote(backup, source):
     assert backup["tables"] == 20
     tables = {t["name"]: t for t in manifest["tables"]}
     assert tables["prices"]["rows"] == 5 and tables["prices"]["versioned"] is True
-    assert tables["order_seq"] == {"name": "order_seq", "kind": "sequence", "engine": "InnoDB", "rows": 0,
-                                   "next_value": 150}
+    assert tables["order_seq"] == {
+        "name": "order_seq",
+        "kind": "sequence",
+        "engine": "InnoDB",
+        "rows": 0,
+        "next_value": 150,
+    }
     assert backup["rows"] == sum(t["rows"] for t in tables.values())
     expected = describe(source, "shop")
     for name, entry in tables.items():
@@ -256,7 +261,9 @@ def test_restore_replaces_what_the_target_had(restored, backup, source, target, 
         cur.execute("CREATE TABLE other.extra (id INT PRIMARY KEY)")
         cur.execute("CREATE VIEW other.v_types AS SELECT 1 AS x")
         cur.execute("CREATE TABLE other.dept (id INT PRIMARY KEY, legacy TEXT)")
-        cur.execute("CREATE TRIGGER other.dept_bi BEFORE INSERT ON other.dept FOR EACH ROW SET NEW.legacy = 'x'")
+        cur.execute(
+            "CREATE TRIGGER other.dept_bi BEFORE INSERT ON other.dept FOR EACH ROW SET NEW.legacy = 'x'"
+        )
     conn.close()
     result = run_module(
         "simpledb_restore",
@@ -473,9 +480,21 @@ def test_module_runs_under_ansible(source, tmp_path):
     env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_LOCALHOST_WARNING": "false"}
     args = json.dumps({**login(source), "database": "shop", "path": str(tmp_path), "jobs": 1})
     proc = subprocess.run(
-        [str(Path(sys.executable).parent / "ansible"), "localhost", "-m", "simpledb_backup", "-a", args,
-         "-e", f"ansible_python_interpreter={sys.executable}"],
-        capture_output=True, text=True, cwd=ROOT, env=env, timeout=300,
+        [
+            str(Path(sys.executable).parent / "ansible"),
+            "localhost",
+            "-m",
+            "simpledb_backup",
+            "-a",
+            args,
+            "-e",
+            f"ansible_python_interpreter={sys.executable}",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert '"changed": true' in proc.stdout and '"schema_version": 2' in proc.stdout

@@ -11,9 +11,10 @@ import gzip
 import tracemalloc
 
 import pytest
+
 from ansible.module_utils.simpledb.connection import connect
 from ansible.module_utils.simpledb.dump import Dumper, DumpOptions
-from ansible.module_utils.simpledb.load import Restorer, RestoreOptions
+from ansible.module_utils.simpledb.load import RestoreOptions, Restorer
 from ansible.module_utils.simpledb.storage import PathStorage
 
 CHUNK = 256 * 1024
@@ -41,7 +42,9 @@ def big_database(mariadb):
 
 def _connect(server):
     def opener(**kwargs):
-        return connect(host=server.host, port=server.port, password=server.password, read_timeout=None, **kwargs)
+        return connect(
+            host=server.host, port=server.port, password=server.password, read_timeout=None, **kwargs
+        )
 
     return opener
 

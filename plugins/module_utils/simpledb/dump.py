@@ -311,9 +311,13 @@ class Dumper:
             self._check_database(control)
             engine_version = self._scalar(control, "SELECT VERSION()")
             # A chunk is one result row, which the server sends only within max_allowed_packet.
-            self._gc_max = min(16 * 1024 * 1024, int(self._scalar(control, "SELECT @@max_allowed_packet")) // 2)
+            self._gc_max = min(
+                16 * 1024 * 1024, int(self._scalar(control, "SELECT @@max_allowed_packet")) // 2
+            )
             plans = self._table_plans(control)
-            needs_lock = self.options.jobs > 1 or any(p.kind == "table" and not p.transactional for p in plans)
+            needs_lock = self.options.jobs > 1 or any(
+                p.kind == "table" and not p.transactional for p in plans
+            )
             if needs_lock:
                 self._lock(control)
             lock_started = time.monotonic()
@@ -326,17 +330,23 @@ class Dumper:
             with storage.open_write(data_file) as stream:
                 writer = _ArtifactWriter(stream, self.options)
                 try:
-                    writer.put_bytes(self._header(engine_version, started_at, any(p.versioned for p in plans)))
+                    writer.put_bytes(
+                        self._header(engine_version, started_at, any(p.versioned for p in plans))
+                    )
                     writer.put_bytes(self._schema_sections(plans, objects))
                     writer.put_bytes(f"{SECTION_PREFIX}data\n".encode())
                     for plan in plans:
                         if plan.kind == "sequence":
                             writer.put_bytes(self._sequence_data(control, plan))
-                    self._dump_tables(workers, [p for p in plans if p.kind == "table" and not p.transactional], writer)
+                    self._dump_tables(
+                        workers, [p for p in plans if p.kind == "table" and not p.transactional], writer
+                    )
                     lock_seconds = time.monotonic() - lock_started
                     if needs_lock:
                         self._execute(control, "UNLOCK TABLES")
-                    self._dump_tables(workers, [p for p in plans if p.kind == "table" and p.transactional], writer)
+                    self._dump_tables(
+                        workers, [p for p in plans if p.kind == "table" and p.transactional], writer
+                    )
                     writer.put_bytes(self._object_sections(objects))
                     writer.put_bytes(_footer(any(p.versioned for p in plans)))
                 finally:
@@ -425,7 +435,8 @@ class Dumper:
         plans = []
         with conn.cursor() as cur:
             cur.execute(
-                "SELECT TABLE_NAME, TABLE_TYPE, ENGINE, TABLE_ROWS, AVG_ROW_LENGTH FROM information_schema.TABLES "
+                "SELECT TABLE_NAME, TABLE_TYPE, ENGINE, TABLE_ROWS, AVG_ROW_LENGTH "
+                "FROM information_schema.TABLES "
                 "WHERE TABLE_SCHEMA = %s AND TABLE_TYPE <> 'VIEW' ORDER BY TABLE_NAME",
                 (self.database,),
             )
@@ -468,12 +479,17 @@ class Dumper:
                 "WHERE s.TABLE_SCHEMA = %s AND s.INDEX_NAME = 'PRIMARY' AND s.SEQ_IN_INDEX = 1",
                 (self.database,),
             )
-            keys = {table: column for table, column, data_type in cur.fetchall() if data_type in _INTEGER_TYPES}
+            keys = {
+                table: column for table, column, data_type in cur.fetchall() if data_type in _INTEGER_TYPES
+            }
         for plan in plans:
             plan.columns = columns.get(plan.name, [])
             if plan.versioned and plan.name not in row_period:
                 # Implicit system-versioning columns are not in information_schema.
-                plan.columns += [Column("row_start", "timestamp", False), Column("row_end", "timestamp", False)]
+                plan.columns += [
+                    Column("row_start", "timestamp", False),
+                    Column("row_end", "timestamp", False),
+                ]
             plan.key = keys.get(plan.name)
         return plans
 
@@ -506,7 +522,8 @@ class Dumper:
             for view, column in cur.fetchall():
                 view_columns.setdefault(view, []).append(column)
             cur.execute(
-                "SELECT ROUTINE_TYPE, ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = %s "
+                "SELECT ROUTINE_TYPE, ROUTINE_NAME FROM information_schema.ROUTINES "
+                "WHERE ROUTINE_SCHEMA = %s "
                 "ORDER BY ROUTINE_TYPE, ROUTINE_NAME",
                 (self.database,),
             )
@@ -518,7 +535,8 @@ class Dumper:
             )
             triggers = [r[0] for r in cur.fetchall()]
             cur.execute(
-                "SELECT EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA = %s ORDER BY EVENT_NAME",
+                "SELECT EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA = %s "
+                "ORDER BY EVENT_NAME",
                 (self.database,),
             )
             events = [r[0] for r in cur.fetchall()]
@@ -591,7 +609,9 @@ class Dumper:
             )
             if not cur.fetchone()[0]:
                 return None
-            cur.execute(f"SELECT MAX(version) FROM {quote_identifier(SCHEMA_HISTORY_TABLE)} WHERE success = 1")
+            cur.execute(
+                f"SELECT MAX(version) FROM {quote_identifier(SCHEMA_HISTORY_TABLE)} WHERE success = 1"
+            )
             value = cur.fetchone()[0]
             return int(value) if value is not None else None
 
@@ -667,7 +687,9 @@ class Dumper:
         if kind == "checksum":
             return f"CHECKSUM TABLE {quote_identifier(plan.name)} EXTENDED"
         _, low, high = bounds
-        return chunk_sql(plan.columns, plan.from_clause(), f"{quote_identifier(plan.key)} BETWEEN {low} AND {high}")
+        return chunk_sql(
+            plan.columns, plan.from_clause(), f"{quote_identifier(plan.key)} BETWEEN {low} AND {high}"
+        )
 
     def _range_result(
         self,
@@ -688,7 +710,9 @@ class Dumper:
         with scheduler.lock:
             ranges.observe(low, high, len(raw))
             plan.rows += rows
-        writer.put(format_chunk, insert_prefix(plan.name, plan.columns), raw, self.options.max_statement_bytes)
+        writer.put(
+            format_chunk, insert_prefix(plan.name, plan.columns), raw, self.options.max_statement_bytes
+        )
         return len(raw)
 
     def _follow_up(
@@ -783,7 +807,7 @@ class Dumper:
             f"-- SimpleDB logical backup of database {quote_identifier(self.database)}",
             f"-- Server {engine_version}, snapshot taken {started_at.strftime('%Y-%m-%dT%H:%M:%SZ')} "
             f"by simpledb_backup {TOOL_VERSION}",
-            "-- Load it with: mariadb <database> < FILE.sql   (or: gunzip -c FILE.sql.gz | mariadb <database>)",
+            "-- Load it with: mariadb DATABASE < FILE.sql  (or: gunzip -c FILE.sql.gz | mariadb DATABASE)",
             "",
             "/*!40101 SET @OLD_CHARACTER_SET_CLIENT=@@CHARACTER_SET_CLIENT */;",
             "/*!40101 SET @OLD_CHARACTER_SET_RESULTS=@@CHARACTER_SET_RESULTS */;",
@@ -857,7 +881,12 @@ class Dumper:
     ) -> dict[str, Any]:
         tables = []
         for plan in plans:
-            entry: dict[str, Any] = {"name": plan.name, "kind": plan.kind, "engine": plan.engine, "rows": plan.rows}
+            entry: dict[str, Any] = {
+                "name": plan.name,
+                "kind": plan.kind,
+                "engine": plan.engine,
+                "rows": plan.rows,
+            }
             if plan.kind == "sequence":
                 entry["next_value"] = plan.next_value
             else:
@@ -909,7 +938,9 @@ class Dumper:
 
 def _footer(versioned: bool) -> bytes:
     """The session settings the header changed, put back (as mariadb-dump does)."""
-    history = b"/*M!101100 SET SYSTEM_VERSIONING_INSERT_HISTORY=@OLD_INSERT_HISTORY */;\n" if versioned else b""
+    history = (
+        b"/*M!101100 SET SYSTEM_VERSIONING_INSERT_HISTORY=@OLD_INSERT_HISTORY */;\n" if versioned else b""
+    )
     return b"\n" + history + _FOOTER
 
 
@@ -960,5 +991,7 @@ def _describe_server_error(exc: Exception, database: str) -> str:
             "TRIGGER, EVENT and LOCK TABLES on the database, and RELOAD for parallel backups"
         )
     if code in (2006, 2013):
-        return f"The connection to the server was lost during the backup ({detail}): check the server and retry"
+        return (
+            f"The connection to the server was lost during the backup ({detail}): check the server and retry"
+        )
     return f"The backup of '{database}' failed: MariaDB error {code}: {detail}"

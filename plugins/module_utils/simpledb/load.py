@@ -81,7 +81,8 @@ def verify_artifact(storage: Storage, manifest: dict[str, Any]) -> None:
         raise RestoreError(
             f"The data file {storage.location(data['name'])} does not match its manifest "
             f"(size {size}, manifest says {data['size']}; sha256 {digest.hexdigest()[:16]}..., manifest says "
-            f"{data['sha256'][:16]}...): it is truncated, damaged or not from this backup. Nothing was changed"
+            f"{data['sha256'][:16]}...): it is truncated, damaged or not from this backup. "
+            "Nothing was changed"
         )
 
 
@@ -178,7 +179,8 @@ class Restorer:
             except pymysql.err.MySQLError as exc:
                 if exc.args and exc.args[0] == 1290:
                     raise RestoreError(
-                        "The restore user cannot write while the server is read-only: grant it READ_ONLY ADMIN "
+                        "The restore user cannot write while the server is read-only: "
+                        "grant it READ_ONLY ADMIN "
                         "(MariaDB 10.11 no longer lets SUPER write under read_only), or set read_only: false"
                     ) from exc
                 raise
@@ -202,7 +204,8 @@ class Restorer:
             missing = self._verify_objects(control)
             if missing:
                 raise RestoreError(
-                    "The tables were restored but these objects are missing afterwards: " + ", ".join(missing),
+                    "The tables were restored but these objects are missing afterwards: "
+                    + ", ".join(missing),
                     state="objects-missing",
                     mismatches=missing,
                 )
@@ -249,22 +252,26 @@ class Restorer:
             "unchanged": "The target database was not changed",
             "swapping": (
                 f"The swap into '{self.database}' failed part-way: its previous tables are in "
-                f"'{self.previous}' and the restored ones in '{self.staging}' or '{self.database}'; the server "
+                f"'{self.previous}' and the restored ones in '{self.staging}' or '{self.database}'; "
+                "the server "
                 "stays read-only until you repair it"
             ),
             "restored": "The data was restored but the final clean-up failed",
         }[state]
         if code in (1044, 1142, 1227, 1370):
             return (
-                f"The restore user lacks a privilege ({detail}): it needs ALL on '{self.database}' and on the "
-                f"'{self.staging}' and '{self.previous}' databases, plus READ_ONLY ADMIN for read_only. {where}"
+                f"The restore user lacks a privilege ({detail}): it needs ALL on '{self.database}' "
+                f"and on the '{self.staging}' and '{self.previous}' databases, plus READ_ONLY ADMIN "
+                f"for read_only. {where}"
             )
         return f"The restore failed: MariaDB error {code}: {detail}. {where}"
 
     # -- steps -------------------------------------------------------------------------------
     def _refuse_leftovers(self, conn: Any) -> None:
         with conn.cursor() as cur:
-            cur.execute("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s", (self.previous,))
+            cur.execute(
+                "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s", (self.previous,)
+            )
             if cur.fetchone():
                 raise RestoreError(
                     f"The database '{self.previous}' exists: an earlier restore of '{self.database}' stopped "
@@ -401,7 +408,9 @@ class Restorer:
                     cur.execute(f"SELECT next_not_cached_value FROM {name}")
                     value = cur.fetchone()[0]
                     if value != table.get("next_value"):
-                        return [f"sequence '{table['name']}' next value {value}, backup {table.get('next_value')}"]
+                        return [
+                            f"sequence '{table['name']}' next value {value}, backup {table.get('next_value')}"
+                        ]
                     return []
                 versioned = " FOR SYSTEM_TIME ALL" if table.get("versioned") else ""
                 cur.execute(f"SELECT COUNT(*) FROM {name}{versioned}")
@@ -446,12 +455,18 @@ class Restorer:
             saved_triggers.append((sql_mode, create))
             self._execute(conn, f"DROP TRIGGER {quote_identifier(trigger)}")
         with conn.cursor() as cur:
-            cur.execute("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s", (self.staging,))
+            cur.execute(
+                "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s", (self.staging,)
+            )
             restored = [r[0] for r in cur.fetchall()]
-        moves = [f"{target}.{quote_identifier(t)} TO {quote_identifier(self.previous)}.{quote_identifier(t)}"
-                 for t in current["tables"]]
-        moves += [f"{quote_identifier(self.staging)}.{quote_identifier(t)} TO {target}.{quote_identifier(t)}"
-                  for t in restored]
+        moves = [
+            f"{target}.{quote_identifier(t)} TO {quote_identifier(self.previous)}.{quote_identifier(t)}"
+            for t in current["tables"]
+        ]
+        moves += [
+            f"{quote_identifier(self.staging)}.{quote_identifier(t)} TO {target}.{quote_identifier(t)}"
+            for t in restored
+        ]
         self._execute(conn, f"CREATE DATABASE {quote_identifier(self.previous)}")
         try:
             if moves:
@@ -463,8 +478,12 @@ class Restorer:
                 self._execute(conn, create)
             self._drop_database(conn, self.previous)
             raise
-        for kind, word in (("views", "VIEW"), ("functions", "FUNCTION"), ("procedures", "PROCEDURE"),
-                           ("events", "EVENT")):
+        for kind, word in (
+            ("views", "VIEW"),
+            ("functions", "FUNCTION"),
+            ("procedures", "PROCEDURE"),
+            ("events", "EVENT"),
+        ):
             for name in current[kind]:
                 self._execute(conn, f"DROP {word} IF EXISTS {quote_identifier(name)}")
         for statement in self._session:

@@ -48,7 +48,12 @@ _REQUIRED: dict[str, type | tuple[type, ...]] = {
     "tables": list,
     "objects": dict,
 }
-_REQUIRED_DATA: dict[str, type | tuple[type, ...]] = {"name": str, "compression": str, "size": int, "sha256": str}
+_REQUIRED_DATA: dict[str, type | tuple[type, ...]] = {
+    "name": str,
+    "compression": str,
+    "size": int,
+    "sha256": str,
+}
 _REQUIRED_TABLE: dict[str, type | tuple[type, ...]] = {"name": str, "kind": str, "rows": int}
 
 
@@ -63,7 +68,9 @@ def load_manifest(stream: IO[bytes], location: str) -> dict[str, Any]:
     try:
         manifest = json.loads(stream.read())
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ManifestError(f"The manifest {location} is not valid JSON ({exc}): the backup is damaged") from exc
+        raise ManifestError(
+            f"The manifest {location} is not valid JSON ({exc}): the backup is damaged"
+        ) from exc
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise ManifestError(f"{location} is not a SimpleDB backup manifest")
     if manifest.get("format_version") != FORMAT_VERSION:
