@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import shutil
 import sys
@@ -82,6 +83,9 @@ def add_arguments(group: argparse._ArgumentGroup) -> None:
         "--size-gb", type=float, default=1.0, help="SQL size of the generated data (default 1)"
     )
     group.add_argument("--jobs", type=int, default=4, help="connections of the parallel runs (default 4)")
+    group.add_argument(
+        "--repeat", type=int, default=2, help="runs of each backup; the fastest counts (default 2)"
+    )
     group.add_argument("--workdir", help="where the server and the dumps go (default a temporary directory)")
 
 
@@ -93,10 +97,19 @@ def run(args: argparse.Namespace) -> Report:
     workdir.mkdir(parents=True, exist_ok=True)
     server = MariaDBServer(basedir=str(workdir / "server"), port=free_port())
     start_load = machine()
-    server.start(["--innodb-buffer-pool-size=1G", "--innodb-log-file-size=512M", "--max-connections=100"])
+    (workdir / "tmp").mkdir(exist_ok=True)
+    server.start(
+        [
+            "--innodb-buffer-pool-size=1G",
+            "--innodb-log-file-size=512M",
+            "--max-connections=100",
+            f"--tmpdir={workdir / 'tmp'}",
+        ]
+    )
     try:
         generated = _generate(server, args.size_gb)
-        backups = _backups(server, workdir, args.jobs)
+        _quiesce(server)
+        backups = _backups(server, workdir, args.jobs, args.repeat)
         restores = _restores(server, workdir, args.jobs, backups)
         with server.connect() as conn, conn.cursor() as cur:
             cur.execute("SELECT VERSION()")
@@ -105,7 +118,9 @@ def run(args: argparse.Namespace) -> Report:
         server.stop()
         if not args.workdir:
             shutil.rmtree(workdir, ignore_errors=True)
-    return _report(args, start_load, version, generated, backups, restores)
+    return _report(
+        args, f"{start_load}, {os.getloadavg()[0]:.1f} at the end", version, generated, backups, restores
+    )
 
 
 def _sql(server, statement: str, database: str | None = DATABASE) -> list[tuple]:
@@ -147,7 +162,8 @@ def _module(name: str, arguments: dict, workdir: Path):
     return result, outcome
 
 
-def _backups(server, workdir: Path, jobs: int) -> dict:
+def _backups(server, workdir: Path, jobs: int, repeat: int) -> dict:
+    """Every backup ``repeat`` times, the tools interleaved; the fastest run of each counts."""
     dump = shlex.join(
         [
             "mariadb-dump",
@@ -158,32 +174,54 @@ def _backups(server, workdir: Path, jobs: int) -> dict:
             DATABASE,
         ]
     )
-    results = {}
+    results: dict = {}
     for compression in ("none", "gzip"):
         suffix = ".sql" if compression == "none" else ".sql.gz"
-        target = workdir / f"mariadb-dump{suffix}"
-        command = (
-            f"set -o pipefail; {dump}" + (" | gzip -6" if compression == "gzip" else "") + f" > {target}"
-        )
-        results[("mariadb-dump", compression)] = (measure(["bash", "-c", command]), target.stat().st_size)
-        for connections in (1, jobs):
-            arguments = {
-                **server.login(),
-                "database": DATABASE,
-                "path": str(workdir),
-                "name": f"ours-{compression}-{connections}",
-                "compression": compression,
-                "jobs": connections,
-                "overwrite": True,
-            }
-            result, outcome = _module("simpledb_backup", arguments, workdir)
-            results[(f"simpledb_backup jobs={connections}", compression)] = (result, outcome["size"])
-            print(f"backup {compression} jobs={connections}: {result.seconds:.1f}s", file=sys.stderr)
-        print(
-            f"mariadb-dump {compression}: {results[('mariadb-dump', compression)][0].seconds:.1f}s",
-            file=sys.stderr,
-        )
+        for attempt in range(repeat):
+            target = workdir / f"mariadb-dump{suffix}"
+            command = (
+                f"set -o pipefail; {dump}" + (" | gzip -6" if compression == "gzip" else "") + f" > {target}"
+            )
+            _keep_fastest(results, ("mariadb-dump", compression), measure(["bash", "-c", command]), target)
+            for connections in (1, jobs):
+                arguments = {
+                    **server.login(),
+                    "database": DATABASE,
+                    "path": str(workdir),
+                    "name": f"ours-{compression}-{connections}",
+                    "compression": compression,
+                    "jobs": connections,
+                    "overwrite": True,
+                }
+                result, outcome = _module("simpledb_backup", arguments, workdir)
+                key = (f"simpledb_backup jobs={connections}", compression)
+                _keep_fastest(results, key, result, Path(outcome["location"]))
+            print(
+                f"backup {compression} round {attempt + 1}: "
+                + ", ".join(
+                    f"{tool} {r.seconds:.1f}s" for (tool, c), (r, _) in results.items() if c == compression
+                ),
+                file=sys.stderr,
+            )
     return results
+
+
+def _keep_fastest(results: dict, key: tuple, result, path: Path) -> None:
+    if key not in results or result.seconds < results[key][0].seconds:
+        results[key] = (result, path.stat().st_size)
+
+
+def _quiesce(server) -> None:
+    """Let InnoDB write out the dirty pages of the previous run, so it does not slow the next."""
+    _sql(server, "SET GLOBAL innodb_max_dirty_pages_pct = 0", None)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        dirty = _sql(server, "SHOW GLOBAL STATUS LIKE 'Innodb_buffer_pool_pages_dirty'", None)[0][1]
+        if int(dirty) < 100:
+            break
+        time.sleep(0.5)
+    _sql(server, "SET GLOBAL innodb_max_dirty_pages_pct = 90", None)
+    os.sync()
 
 
 def _checksums(server, database: str) -> dict:
@@ -201,9 +239,11 @@ def _restores(server, workdir: Path, jobs: int, backups: dict) -> dict:
         ("mariadb < simpledb file", "restore_client_ours", ours_sql),
     ):
         _sql(server, f"CREATE DATABASE {database}", None)
+        _quiesce(server)
         results[label] = measure([*_client_args(server), database], stdin=str(source))
         print(f"restore {label}: {results[label].seconds:.1f}s", file=sys.stderr)
     arguments = {**server.login(), "location": str(ours_sql), "database": "restore_ours", "jobs": jobs}
+    _quiesce(server)
     results[f"simpledb_restore jobs={jobs}"], outcome = _module("simpledb_restore", arguments, workdir)
     print(f"restore ours: {results[f'simpledb_restore jobs={jobs}'].seconds:.1f}s", file=sys.stderr)
     verified = {}
@@ -261,9 +301,12 @@ def _report(args, load: str, version: str, generated: dict, backups: dict, resto
     backup_rss = max(r.max_rss_mb for (tool, _), (r, _) in backups.items() if tool.startswith("simpledb"))
     restore_rss = runs[f"simpledb_restore jobs={jobs}"].max_rss_mb
     gen_rows = ", ".join(f"`{name}` {count:,} rows" for name, count in generated.items())
+    largest = max(generated, key=lambda name: generated[name] * TABLES[name][1])
+    largest_mb = generated[largest] * TABLES[largest][1] / 1e6
     summary = (
-        f"Data: {args.size_gb:g} GB of SQL target ({gen_rows}); largest table well above the "
-        f"{RSS_BUDGET_MB} MB memory budget. Server: MariaDB {version}, InnoDB buffer pool 1 GB, "
+        f"Data: {args.size_gb:g} GB of SQL target ({gen_rows}); the largest table, `{largest}`, is about "
+        f"{largest_mb:.0f} MB of SQL (memory budget {RSS_BUDGET_MB} MB). Server: MariaDB {version}, "
+        "InnoDB buffer pool 1 GB, "
         f"over TCP on loopback. Machine: {load}. Peak RSS of simpledb_backup: {backup_rss:.0f} MB, "
         f"of simpledb_restore: {restore_rss:.0f} MB (budget {RSS_BUDGET_MB} MB). The module restore "
         f"verified row counts and checksums itself: {restores['module_verified']}; every restored "
