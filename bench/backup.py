@@ -150,7 +150,7 @@ def _client_args(server) -> list[str]:
     return [*server.client_args(), "--default-character-set=utf8mb4"]
 
 
-def _module(name: str, arguments: dict, workdir: Path):
+def _module(server, name: str, arguments: dict, workdir: Path):
     args_file = workdir / f"{name}.json"
     args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": arguments}))
     result = measure(
@@ -182,7 +182,12 @@ def _backups(server, workdir: Path, jobs: int, repeat: int) -> dict:
             command = (
                 f"set -o pipefail; {dump}" + (" | gzip -6" if compression == "gzip" else "") + f" > {target}"
             )
-            _keep_fastest(results, ("mariadb-dump", compression), measure(["bash", "-c", command]), target)
+            _keep_fastest(
+                results,
+                ("mariadb-dump", compression),
+                measure(["bash", "-c", command], server_pid=server.process.pid),
+                target,
+            )
             for connections in (1, jobs):
                 arguments = {
                     **server.login(),
@@ -193,7 +198,7 @@ def _backups(server, workdir: Path, jobs: int, repeat: int) -> dict:
                     "jobs": connections,
                     "overwrite": True,
                 }
-                result, outcome = _module("simpledb_backup", arguments, workdir)
+                result, outcome = _module(server, "simpledb_backup", arguments, workdir)
                 key = (f"simpledb_backup jobs={connections}", compression)
                 _keep_fastest(results, key, result, Path(outcome["location"]))
             print(
@@ -240,11 +245,15 @@ def _restores(server, workdir: Path, jobs: int, backups: dict) -> dict:
     ):
         _sql(server, f"CREATE DATABASE {database}", None)
         _quiesce(server)
-        results[label] = measure([*_client_args(server), database], stdin=str(source))
+        results[label] = measure(
+            [*_client_args(server), database], stdin=str(source), server_pid=server.process.pid
+        )
         print(f"restore {label}: {results[label].seconds:.1f}s", file=sys.stderr)
     arguments = {**server.login(), "location": str(ours_sql), "database": "restore_ours", "jobs": jobs}
     _quiesce(server)
-    results[f"simpledb_restore jobs={jobs}"], outcome = _module("simpledb_restore", arguments, workdir)
+    results[f"simpledb_restore jobs={jobs}"], outcome = _module(
+        server, "simpledb_restore", arguments, workdir
+    )
     print(f"restore ours: {results[f'simpledb_restore jobs={jobs}'].seconds:.1f}s", file=sys.stderr)
     verified = {}
     for label, database in (
@@ -255,6 +264,14 @@ def _restores(server, workdir: Path, jobs: int, backups: dict) -> dict:
         found = {k.split(".", 1)[1]: v for k, v in _checksums(server, database).items()}
         verified[label] = found == expected
     return {"runs": results, "verified": verified, "module_verified": outcome["verified"]}
+
+
+def _cpu_columns(baseline, result) -> list[str]:
+    """CPU seconds of the tool and of mariadbd during its run, and the stock tool's total
+    divided by this one's (above 1: less CPU for the same work)."""
+    total = result.cpu_seconds + result.server_cpu_seconds
+    stock = baseline.cpu_seconds + baseline.server_cpu_seconds
+    return [f"{result.cpu_seconds:.1f}+{result.server_cpu_seconds:.1f}", f"{stock / total:.2f}x"]
 
 
 def _report(args, load: str, version: str, generated: dict, backups: dict, restores: dict) -> Report:
@@ -274,6 +291,7 @@ def _report(args, load: str, version: str, generated: dict, backups: dict, resto
                     f"{size / 1e6:.0f}",
                     f"{size / 1e6 / result.seconds:.0f}" if compression == "none" else "",
                     f"{baseline.seconds / result.seconds:.2f}x",
+                    *_cpu_columns(baseline, result),
                     f"{result.max_rss_mb:.0f}",
                 ]
             )
@@ -291,12 +309,23 @@ def _report(args, load: str, version: str, generated: dict, backups: dict, resto
                 "",
                 "",
                 f"{baseline.seconds / result.seconds:.2f}x",
+                *_cpu_columns(baseline, result),
                 f"{result.max_rss_mb:.0f}",
             ]
         )
         bars.append((label, result.seconds))
     chart.append(("restore", bars))
-    headers = ["what", "tool", "seconds", "file MB", "MB/s", "speed vs stock", "peak RSS MB"]
+    headers = [
+        "what",
+        "tool",
+        "seconds",
+        "file MB",
+        "MB/s",
+        "speed vs stock",
+        "CPU s client+server",
+        "CPU vs stock",
+        "peak RSS MB",
+    ]
     text_table, md_table = table(headers, rows)
     backup_rss = max(r.max_rss_mb for (tool, _), (r, _) in backups.items() if tool.startswith("simpledb"))
     restore_rss = runs[f"simpledb_restore jobs={jobs}"].max_rss_mb

@@ -26,34 +26,41 @@ class Run:
     seconds: float
     max_rss_mb: float
     output: bytes
+    cpu_seconds: float = 0.0  # user + system of the process and the children it waited for
+    server_cpu_seconds: float = 0.0  # of mariadbd meanwhile (when measure() is given its pid)
 
 
-def measure(
-    command: list[str] | str, stdout: str | None = None, stdin: str | None = None, shell: bool = False
-) -> Run:
-    """Run a command to completion: wall time, and peak RSS from wait4() (for a shell
-    pipeline, the largest of its processes). Output goes to ``stdout`` or is returned."""
+def measure(command: list[str], stdin: str | None = None, server_pid: int | None = None) -> Run:
+    """Run a command to completion: wall time, peak RSS and CPU time from wait4() (for a
+    shell pipeline, the largest and the sum of its processes), and the CPU time the server
+    process ``server_pid`` used meanwhile. Standard output is returned."""
     with contextlib.ExitStack() as stack:
-        out = stack.enter_context(open(stdout, "wb") if stdout else tempfile.TemporaryFile())
+        out = stack.enter_context(tempfile.TemporaryFile())
         err = stack.enter_context(tempfile.TemporaryFile())
         inp = stack.enter_context(open(stdin, "rb")) if stdin else subprocess.DEVNULL
+        server_before = process_cpu_seconds(server_pid)
         started = time.monotonic()
-        proc = subprocess.Popen(command, stdin=inp, stdout=out, stderr=err, shell=shell)
+        proc = subprocess.Popen(command, stdin=inp, stdout=out, stderr=err)
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.monotonic() - started
+        server_cpu = process_cpu_seconds(server_pid) - server_before
         proc.returncode = os.waitstatus_to_exitcode(status)
+        err.seek(0)
+        out.seek(0)
+        output = out.read()
         if proc.returncode != 0:
-            err.seek(0)
-            out.seek(0) if not stdout else None
-            detail = err.read().decode(errors="replace") + (
-                "" if stdout else out.read().decode(errors="replace")
-            )
+            detail = err.read().decode(errors="replace") + output.decode(errors="replace")
             raise RuntimeError(f"{command!r} failed ({proc.returncode}): {detail[-3000:]}")
-        output = b""
-        if not stdout:
-            out.seek(0)
-            output = out.read()
-    return Run(seconds, usage.ru_maxrss / 1024, output)
+    return Run(seconds, usage.ru_maxrss / 1024, output, usage.ru_utime + usage.ru_stime, server_cpu)
+
+
+def process_cpu_seconds(pid: int | None) -> float:
+    """User + system CPU time of a running process (all its threads), from /proc."""
+    if pid is None:
+        return 0.0
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def machine() -> str:

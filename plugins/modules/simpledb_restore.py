@@ -176,7 +176,9 @@ def main():
             )
         result = restorer.run()
     except RestoreError as exc:
-        module.fail_json(msg=str(exc), state=exc.state, **{**failure, "mismatches": exc.mismatches})
+        module.fail_json(
+            msg=str(exc), state=exc.state or "unchanged", **{**failure, "mismatches": exc.mismatches}
+        )
     except (ConnectionFailed, StorageError) as exc:
         module.fail_json(msg=f"{exc}. Nothing was changed", state="unchanged", **failure)
     except Exception as exc:  # a bug must still end in a message, not a traceback

@@ -499,3 +499,27 @@ def test_module_runs_under_ansible(source, tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert '"changed": true' in proc.stdout and '"schema_version": 2' in proc.stdout
     assert source.password not in proc.stdout
+
+
+def test_read_only_needs_read_only_admin(restored, backup, target, tmp_path):
+    """MariaDB 10.11: SUPER neither sets read_only nor writes under it; READ_ONLY ADMIN does."""
+    conn = target.connect()
+    with conn.cursor() as cur:
+        cur.execute("CREATE USER 'restorer'@'127.0.0.1' IDENTIFIED BY 'restorer-pw'")
+        cur.execute("GRANT ALL PRIVILEGES ON *.* TO 'restorer'@'127.0.0.1'")
+        cur.execute("REVOKE READ_ONLY ADMIN ON *.* FROM 'restorer'@'127.0.0.1'")
+    before = describe(target, "shop")
+    args = {**login(target), "login_user": "restorer", "login_password": "restorer-pw"}
+    result = run_module("simpledb_restore", {**args, "location": backup["location"]}, tmp_path)
+    assert result["failed"] is True and result["state"] == "unchanged"
+    assert "READ_ONLY ADMIN" in result["msg"] and "not changed" in result["msg"]
+    assert describe(target, "shop") == before
+    result = run_module(
+        "simpledb_restore", {**args, "location": backup["location"], "read_only": False}, tmp_path
+    )
+    assert result["verified"] is True, result.get("msg")
+    with conn.cursor() as cur:
+        cur.execute("SELECT @@GLOBAL.read_only")
+        assert cur.fetchone()[0] == 0
+        cur.execute("DROP USER 'restorer'@'127.0.0.1'")
+    conn.close()

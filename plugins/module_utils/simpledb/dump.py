@@ -211,14 +211,13 @@ class _Ranges:
 class _Scheduler:
     """The shared to-do list of the workers: checksums, key ranges and whole-table streams."""
 
-    def __init__(self, tables: list[TablePlan], options: DumpOptions, progress: ProgressCallback) -> None:
+    def __init__(self, tables: list[TablePlan], progress: ProgressCallback) -> None:
         self.lock = threading.Lock()
         self.failed: BaseException | None = None
         self._progress = progress
         self._pending: list[list[Any]] = []  # [plan, checksum pending, ranges or "stream" or None, in flight]
         for plan in sorted(tables, key=lambda t: -(t.estimated_rows * max(t.estimated_row_bytes, 1))):
             self._pending.append([plan, plan.kind == "table", None, 0])
-        self.options = options
         self.tables_done = 0
         self.bytes_done = 0
 
@@ -619,7 +618,7 @@ class Dumper:
     def _dump_tables(self, workers: list[Any], plans: list[TablePlan], writer: _ArtifactWriter) -> None:
         if not plans:
             return
-        scheduler = _Scheduler(plans, self.options, self._progress)
+        scheduler = _Scheduler(plans, self._progress)
         for plan in plans:
             scheduler.set_source(plan, self._source(workers[0], plan))
         threads = [

@@ -54,7 +54,7 @@ _DEFERRED_SECTIONS = ("view-placeholders", "routines", "views", "triggers", "eve
 class RestoreError(Exception):
     """The restore failed; ``state`` says what the target database looks like now."""
 
-    def __init__(self, message: str, state: str = "unchanged", mismatches: list[str] | None = None) -> None:
+    def __init__(self, message: str, state: str | None = None, mismatches: list[str] | None = None) -> None:
         super().__init__(message)
         self.state = state
         self.mismatches = mismatches or []
@@ -232,14 +232,15 @@ class Restorer:
                 },
             }
         except RestoreError as exc:
-            if exc.state == "unchanged" and state != "unchanged":
-                exc.state = state
+            exc.state = exc.state or state
+            if exc.state == "unchanged":
+                state = "unchanged"  # so the finally clause puts read_only back
             raise
         except pymysql.err.MySQLError as exc:
             raise RestoreError(self._describe(exc, state), state=state) from exc
         finally:
             # A half-swapped database stays read-only so nothing writes into it.
-            if read_only_before is not None and state in ("unchanged", "restored"):
+            if read_only_before is not None and state != "swapping":
                 try:
                     self._execute(control, f"SET GLOBAL read_only = {int(read_only_before)}")
                 except pymysql.err.MySQLError:
@@ -264,6 +265,12 @@ class Restorer:
                 f"The restore user lacks a privilege ({detail}): it needs ALL on '{self.database}' "
                 f"and on the '{self.staging}' and '{self.previous}' databases, plus READ_ONLY ADMIN "
                 f"for read_only. {where}"
+            )
+        if code in (1153, 2006, 2013):
+            return (
+                f"The server closed the connection or refused a statement ({detail}): a row of the backup "
+                "may be larger than the server's max_allowed_packet; raise it (SET GLOBAL "
+                f"max_allowed_packet, or the config) and retry. {where}"
             )
         return f"The restore failed: MariaDB error {code}: {detail}. {where}"
 
@@ -492,13 +499,18 @@ class Restorer:
         try:
             if moves:
                 self._execute(conn, "RENAME TABLE " + ", ".join(moves))
-        except pymysql.err.MySQLError:
+        except pymysql.err.MySQLError as exc:
             # Nothing moved (RENAME TABLE is atomic): put the dropped triggers back.
             for sql_mode, create in saved_triggers:
                 self._execute(conn, f"SET SESSION sql_mode = '{sql_mode}'")
                 self._execute(conn, create)
             self._drop_database(conn, self.previous)
-            raise
+            self._drop_database(conn, self.staging)
+            raise RestoreError(
+                f"Swapping the restored tables into '{self.database}' failed ({exc.args[-1]}): nothing was "
+                "moved and its triggers were put back, so the target database was not changed",
+                state="unchanged",
+            ) from exc
         for kind, word in (
             ("views", "VIEW"),
             ("functions", "FUNCTION"),
