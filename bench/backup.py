@@ -154,7 +154,8 @@ def _module(server, name: str, arguments: dict, workdir: Path):
     args_file = workdir / f"{name}.json"
     args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": arguments}))
     result = measure(
-        [sys.executable, "-c", RUNNER, str(ROOT / "plugins" / "modules" / f"{name}.py"), str(args_file)]
+        [sys.executable, "-c", RUNNER, str(ROOT / "plugins" / "modules" / f"{name}.py"), str(args_file)],
+        server_pid=server.process.pid,
     )
     outcome = json.loads(result.output)
     if outcome.get("failed"):

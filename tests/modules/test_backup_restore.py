@@ -23,6 +23,10 @@ from pathlib import Path
 
 import pytest
 
+from ansible.module_utils.simpledb.connection import connect
+from ansible.module_utils.simpledb.dump import Dumper, DumpOptions
+from ansible.module_utils.simpledb.load import RestoreOptions, Restorer
+from ansible.module_utils.simpledb.storage import PathStorage
 from tests.fixtures.mariadb import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -169,13 +173,16 @@ def source(mariadb):
             "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
         )
         for i in range(1, 4):
-            # Three rows whose hex form exceeds one GROUP_CONCAT chunk together: ranges split.
+            # Rows of several MB: ranges of one row, and rows over a chunk's size limit.
             cur.execute(
                 "INSERT INTO blobs VALUES (%s, %s, %s)",
                 (i, rng.randbytes(BLOB_MB * 1024 * 1024), "ü'\\\n" * (200_000 * i)),
             )
+    yield mariadb
+    with conn.cursor() as cur:
+        cur.execute("DROP DATABASE shop")
+        cur.execute("DROP DATABASE IF EXISTS bank")
     conn.close()
-    return mariadb
 
 
 @pytest.fixture(scope="module")
@@ -522,4 +529,31 @@ def test_read_only_needs_read_only_admin(restored, backup, target, tmp_path):
         cur.execute("SELECT @@GLOBAL.read_only")
         assert cur.fetchone()[0] == 0
         cur.execute("DROP USER 'restorer'@'127.0.0.1'")
+    conn.close()
+
+
+def test_oversized_chunks_are_split_and_rows_streamed(source, tmp_path):
+    """With a 64 KB chunk limit, ranges are halved and single rows larger than it are
+    streamed on their own: the data still restores exactly."""
+
+    def opener(**kwargs):
+        return connect(host=source.host, port=source.port, password=source.password, **kwargs)
+
+    storage = PathStorage(str(tmp_path))
+    options = DumpOptions(
+        jobs=2, chunk_bytes=32 * 1024, max_chunk_bytes=64 * 1024, max_statement_bytes=16 * 1024
+    )
+    Dumper(opener, "shop", options).run(storage, "small-chunks")
+    with gzip.open(tmp_path / "small-chunks.sql.gz", "rb") as data:
+        inserts = sum(1 for line in data if line.startswith(b"INSERT INTO `blobs`"))
+    assert inserts == 3, "each multi-megabyte row should be a statement of its own"
+    result = Restorer(opener, storage, "small-chunks", "shop_small", RestoreOptions(read_only=False)).run()
+    assert result["verified"] is True
+    restored = describe(source, "shop_small")
+    expected = describe(source, "shop")
+    assert restored.pop("database") == expected.pop("database")
+    assert restored == expected
+    conn = source.connect()
+    with conn.cursor() as cur:
+        cur.execute("DROP DATABASE shop_small")
     conn.close()

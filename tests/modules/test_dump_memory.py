@@ -36,8 +36,11 @@ def big_database(mariadb):
             "INSERT INTO bigmem.unkeyed SELECT REPEAT(SHA1(seq), 10), UNHEX(REPEAT(MD5(seq), 4)) "
             "FROM bigmem.seq_1_to_30000"
         )
+    yield mariadb
+    with conn.cursor() as cur:
+        cur.execute("DROP DATABASE bigmem")
+        cur.execute("DROP DATABASE IF EXISTS bigmem_copy")
     conn.close()
-    return mariadb
 
 
 def _connect(server):

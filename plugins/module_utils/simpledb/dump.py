@@ -112,6 +112,8 @@ class DumpOptions:
     max_statement_bytes: int = 4 * 1024 * 1024
     lock_wait_timeout: int = 60
     pipeline: int = 3
+    # Largest chunk one query may return (group_concat_max_len); larger ranges are split.
+    max_chunk_bytes: int = 16 * 1024 * 1024
 
 
 class _ArtifactWriter:
@@ -297,7 +299,7 @@ class Dumper:
         self.database = database
         self.options = options
         self._progress = progress or (lambda event: None)
-        self._gc_max = 16 * 1024 * 1024
+        self._gc_max = options.max_chunk_bytes
         self.charset = self.collation = ""
 
     # -- the run ---------------------------------------------------------------------------
