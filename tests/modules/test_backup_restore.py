@@ -533,27 +533,38 @@ def test_read_only_needs_read_only_admin(restored, backup, target, tmp_path):
 
 
 def test_oversized_chunks_are_split_and_rows_streamed(source, tmp_path):
-    """With a 64 KB chunk limit, ranges are halved and single rows larger than it are
-    streamed on their own: the data still restores exactly."""
+    """With a 64 KB limit per chunk and a 4 MB target, growing key ranges overflow and are
+    halved, and rows larger than the limit are streamed one by one: all restore exactly."""
+    conn = source.connect()
+    with conn.cursor() as cur:
+        cur.execute("DROP DATABASE IF EXISTS chunky")
+        cur.execute("CREATE DATABASE chunky")
+        cur.execute("CREATE TABLE chunky.many (id INT PRIMARY KEY, v VARCHAR(200))")
+        cur.execute(
+            "INSERT INTO chunky.many SELECT seq, REPEAT(CHAR(65 + seq % 26), 100) FROM chunky.seq_1_to_5000"
+        )
+        cur.execute("CREATE TABLE chunky.wide (id INT PRIMARY KEY, b LONGBLOB)")
+        cur.execute("INSERT INTO chunky.wide SELECT seq, RANDOM_BYTES(1000) FROM chunky.seq_1_to_3")
+        cur.execute("UPDATE chunky.wide SET b = REPEAT(b, 200)")
 
     def opener(**kwargs):
         return connect(host=source.host, port=source.port, password=source.password, **kwargs)
 
     storage = PathStorage(str(tmp_path))
     options = DumpOptions(
-        jobs=2, chunk_bytes=32 * 1024, max_chunk_bytes=64 * 1024, max_statement_bytes=16 * 1024
+        jobs=2, chunk_bytes=4 << 20, max_chunk_bytes=64 * 1024, max_statement_bytes=16 * 1024
     )
-    Dumper(opener, "shop", options).run(storage, "small-chunks")
-    with gzip.open(tmp_path / "small-chunks.sql.gz", "rb") as data:
-        inserts = sum(1 for line in data if line.startswith(b"INSERT INTO `blobs`"))
-    assert inserts == 3, "each multi-megabyte row should be a statement of its own"
-    result = Restorer(opener, storage, "small-chunks", "shop_small", RestoreOptions(read_only=False)).run()
-    assert result["verified"] is True
-    restored = describe(source, "shop_small")
-    expected = describe(source, "shop")
+    Dumper(opener, "chunky", options).run(storage, "chunky")
+    with gzip.open(tmp_path / "chunky.sql.gz", "rb") as data:
+        lines = [line for line in data if line.startswith(b"INSERT")]
+    assert sum(1 for line in lines if line.startswith(b"INSERT INTO `wide`")) == 3
+    assert max(len(line) for line in lines if line.startswith(b"INSERT INTO `many`")) < 17 * 1024
+    result = Restorer(opener, storage, "chunky", "chunky_copy", RestoreOptions(read_only=False)).run()
+    assert result["verified"] is True and result["rows"] == 5003
+    restored, expected = describe(source, "chunky_copy"), describe(source, "chunky")
     assert restored.pop("database") == expected.pop("database")
     assert restored == expected
-    conn = source.connect()
     with conn.cursor() as cur:
-        cur.execute("DROP DATABASE shop_small")
+        cur.execute("DROP DATABASE chunky")
+        cur.execute("DROP DATABASE chunky_copy")
     conn.close()

@@ -313,7 +313,7 @@ class Dumper:
             engine_version = self._scalar(control, "SELECT VERSION()")
             # A chunk is one result row, which the server sends only within max_allowed_packet.
             self._gc_max = min(
-                16 * 1024 * 1024, int(self._scalar(control, "SELECT @@max_allowed_packet")) // 2
+                self.options.max_chunk_bytes, int(self._scalar(control, "SELECT @@max_allowed_packet")) // 2
             )
             plans = self._table_plans(control)
             needs_lock = self.options.jobs > 1 or any(
