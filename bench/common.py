@@ -85,7 +85,7 @@ def table(headers: list[str], rows: list[list[str]]) -> tuple[str, str]:
 
 def bar_chart_svg(title: str, groups: list[tuple[str, list[tuple[str, float]]]], unit: str) -> str:
     """A horizontal grouped bar chart as standalone SVG (no plotting library needed)."""
-    colours = ["#7f7f7f", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd"]
+    colours = ["#7f7f7f", "#1f77b4", "#2ca02c", "#bcbd22", "#ff7f0e", "#9467bd"]
     labels = []
     for _, bars in groups:
         for label, _ in bars:
@@ -109,12 +109,11 @@ def bar_chart_svg(title: str, groups: list[tuple[str, list[tuple[str, float]]]],
         y += gap
     legend_y = y + 5
     for index, label in enumerate(labels):
-        x = 10 + index * 200
-        parts.append(
-            f'<rect x="{x}" y="{legend_y}" width="12" height="12" fill="{colours[index % len(colours)]}"/>'
-        )
-        parts.append(f'<text x="{x + 17}" y="{legend_y + 11}" font-size="12">{escape(label)}</text>')
-    height = legend_y + 30
+        colour = colours[index % len(colours)]
+        parts.append(f'<rect x="10" y="{legend_y}" width="12" height="12" fill="{colour}"/>')
+        parts.append(f'<text x="27" y="{legend_y + 11}" font-size="12">{escape(label)}</text>')
+        legend_y += 18
+    height = legend_y + 10
     body = "\n  ".join(parts)
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + width + 120}" height="{height}" '

@@ -144,7 +144,6 @@ import datetime
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-
 from ansible.module_utils.simpledb.connection import (
     ConnectionFailed,
     connect_from_params,

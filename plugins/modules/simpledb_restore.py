@@ -122,7 +122,6 @@ duration:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-
 from ansible.module_utils.simpledb.connection import (
     ConnectionFailed,
     connect_from_params,

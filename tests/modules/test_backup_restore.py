@@ -22,11 +22,11 @@ import time
 from pathlib import Path
 
 import pytest
-
 from ansible.module_utils.simpledb.connection import connect
 from ansible.module_utils.simpledb.dump import Dumper, DumpOptions
 from ansible.module_utils.simpledb.load import RestoreOptions, Restorer
 from ansible.module_utils.simpledb.storage import PathStorage
+
 from tests.fixtures.mariadb import free_port
 
 ROOT = Path(__file__).resolve().parents[2]

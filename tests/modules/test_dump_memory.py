@@ -11,7 +11,6 @@ import gzip
 import tracemalloc
 
 import pytest
-
 from ansible.module_utils.simpledb.connection import connect
 from ansible.module_utils.simpledb.dump import Dumper, DumpOptions
 from ansible.module_utils.simpledb.load import RestoreOptions, Restorer
