@@ -1,0 +1,168 @@
+"""Where backup artifacts live: a small storage interface and its backends.
+
+A backend stores named objects (``<backup name>.sql.gz``, ``<backup name>.manifest.json``)
+under one root (a directory; for S3 a bucket and prefix). Writes are streams: the writer
+gets a file-like object with ``write(bytes)``, and the object appears only when the stream
+is committed, so a failed backup never leaves a half-written artifact that looks complete.
+That shape fits an S3 multipart upload too: parts go up as the stream fills, ``commit``
+completes the upload and ``abort`` aborts it.
+"""
+
+from __future__ import annotations
+
+import abc
+import os
+import tempfile
+from typing import IO, Any
+
+
+class StorageError(Exception):
+    """The storage backend could not do what was asked; the message says what and where."""
+
+
+class WriteStream(abc.ABC):
+    """A stream being written into storage. Use as a context manager: it commits on
+    success and aborts on an exception."""
+
+    @abc.abstractmethod
+    def write(self, data: bytes) -> int: ...
+
+    @abc.abstractmethod
+    def commit(self) -> None:
+        """Make the object visible under its name."""
+
+    @abc.abstractmethod
+    def abort(self) -> None:
+        """Drop what was written; the name is left as it was."""
+
+    def __enter__(self) -> WriteStream:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.abort()
+
+
+class Storage(abc.ABC):
+    """Named objects under one root."""
+
+    @abc.abstractmethod
+    def open_write(self, name: str) -> WriteStream: ...
+
+    @abc.abstractmethod
+    def open_read(self, name: str) -> IO[bytes]:
+        """A binary stream of the object; raises StorageError if it is missing."""
+
+    @abc.abstractmethod
+    def exists(self, name: str) -> bool: ...
+
+    @abc.abstractmethod
+    def delete(self, name: str) -> None: ...
+
+    @abc.abstractmethod
+    def list(self, prefix: str = "") -> list[str]:
+        """Names of the objects whose name starts with prefix, sorted."""
+
+    @abc.abstractmethod
+    def location(self, name: str) -> str:
+        """Where the object is, as a user would write it (a path, or s3://bucket/key)."""
+
+
+class _FileWriteStream(WriteStream):
+    """Writes to a temporary file beside the target; commit renames it into place."""
+
+    def __init__(self, target: str) -> None:
+        self._target = target
+        fd, self._temp = tempfile.mkstemp(prefix=".partial-", dir=os.path.dirname(target))
+        self._file = os.fdopen(fd, "wb")
+
+    def write(self, data: bytes) -> int:
+        return self._file.write(data)
+
+    def commit(self) -> None:
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        os.replace(self._temp, self._target)
+
+    def abort(self) -> None:
+        self._file.close()
+        try:
+            os.unlink(self._temp)
+        except FileNotFoundError:
+            pass
+
+
+class PathStorage(Storage):
+    """A directory on a mounted volume."""
+
+    def __init__(self, root: str, create: bool = False) -> None:
+        self.root = os.path.abspath(root)
+        if create:
+            try:
+                os.makedirs(self.root, exist_ok=True)
+            except OSError as exc:
+                raise StorageError(f"Cannot create the backup directory {self.root}: {exc.strerror}") from exc
+        if not os.path.isdir(self.root):
+            raise StorageError(f"The backup directory {self.root} does not exist or is not a directory")
+
+    def _path(self, name: str) -> str:
+        if not name or "/" in name or name.startswith("."):
+            raise StorageError(f"Invalid object name {name!r}: use a plain file name")
+        return os.path.join(self.root, name)
+
+    def open_write(self, name: str) -> WriteStream:
+        try:
+            return _FileWriteStream(self._path(name))
+        except OSError as exc:
+            raise StorageError(f"Cannot write into {self.root}: {exc.strerror}") from exc
+
+    def open_read(self, name: str) -> IO[bytes]:
+        try:
+            return open(self._path(name), "rb")
+        except FileNotFoundError as exc:
+            raise StorageError(f"{self.location(name)} does not exist") from exc
+        except OSError as exc:
+            raise StorageError(f"Cannot read {self.location(name)}: {exc.strerror}") from exc
+
+    def exists(self, name: str) -> bool:
+        return os.path.isfile(self._path(name))
+
+    def delete(self, name: str) -> None:
+        try:
+            os.unlink(self._path(name))
+        except FileNotFoundError:
+            pass
+
+    def list(self, prefix: str = "") -> list[str]:
+        return sorted(n for n in os.listdir(self.root) if n.startswith(prefix) and not n.startswith("."))
+
+    def location(self, name: str) -> str:
+        return os.path.join(self.root, name)
+
+
+def storage_argument_spec() -> dict[str, dict[str, Any]]:
+    """Options that choose the storage backend (an ``s3`` option joins ``path`` later)."""
+    return {"path": {"type": "path"}}
+
+
+def storage_from_params(params: dict[str, Any], create: bool = False) -> Storage:
+    """The backend the module parameters ask for."""
+    if params.get("path"):
+        return PathStorage(params["path"], create=create)
+    raise StorageError("No backup destination given: set path")
+
+
+def storage_for_location(location: str) -> tuple[Storage, str]:
+    """The backend holding a location, and the object's name in it.
+
+    ``/backups/db-1.sql.gz`` → (PathStorage("/backups"), ``db-1.sql.gz``).
+    """
+    if "://" in location:
+        raise StorageError(f"Unsupported backup location {location!r}: give a file path")
+    root, _, name = location.rstrip("/").rpartition("/")
+    if not name:
+        raise StorageError(f"The backup location {location!r} names no file")
+    return PathStorage(root or "/"), name

@@ -1,0 +1,482 @@
+"""simpledb_backup and simpledb_restore against real servers.
+
+A database with every kind of content (tests/fixtures/sample_data.sql plus multi-megabyte
+blobs) is backed up, restored by the module into a fresh server and loaded by the stock
+client into another: both must be identical to the source in row counts, CHECKSUM TABLE,
+SHOW CREATE of every object and the history rows of versioned tables. Damaged artifacts
+and bad logins must fail with a message that says what to do and change nothing.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+import os
+import random
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.mariadb import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = ROOT / "tests" / "fixtures" / "sample_data.sql"
+# Runs a module file the way Ansible does (arguments in a JSON file, result on stdout),
+# with the project's module_utils importable as ansible.module_utils.simpledb.
+RUNNER = (
+    "import runpy, sys, ansible.module_utils as m; "
+    f"m.__path__.append({str(ROOT / 'plugins' / 'module_utils')!r}); "
+    "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')"
+)
+BLOB_MB = 3
+
+
+def run_module(name: str, args: dict, tmp_path: Path, check_mode: bool = False) -> dict:
+    args_file = tmp_path / f"{name}-{time.monotonic_ns()}.json"
+    args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": {**args, "_ansible_check_mode": check_mode}}))
+    proc = subprocess.run(
+        [sys.executable, "-c", RUNNER, str(ROOT / "plugins" / "modules" / f"{name}.py"), str(args_file)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert "Traceback" not in proc.stderr + proc.stdout, proc.stderr
+    result = json.loads(proc.stdout)
+    result["_raw"] = proc.stdout
+    return result
+
+
+def client(server, database: str, sql: str | None = None, stdin: bytes | None = None) -> bytes:
+    proc = subprocess.run(
+        [*server.client_args(), "--default-character-set=utf8mb4", "--batch", database]
+        + (["-e", sql] if sql else []),
+        input=stdin,
+        capture_output=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr.decode()
+    return proc.stdout
+
+
+def quote(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+def describe(server, database: str) -> dict:
+    """Everything a restore must reproduce, in comparable form."""
+    conn = server.connect()
+    out: dict = {}
+    with conn.cursor() as cur:
+        cur.execute("SET time_zone = '+00:00'")
+        cur.execute(
+            "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA "
+            "WHERE SCHEMA_NAME = %s",
+            (database,),
+        )
+        out["database"] = cur.fetchone()
+        cur.execute(f"USE {quote(database)}")
+        cur.execute(
+            "SELECT TABLE_NAME, TABLE_TYPE FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s ORDER BY 1",
+            (database,),
+        )
+        for name, kind in cur.fetchall():
+            q = quote(name)
+            if kind == "VIEW":
+                cur.execute(f"SHOW CREATE VIEW {q}")
+                out[f"view {name}"] = cur.fetchone()[1:]
+                continue
+            if kind == "SEQUENCE":
+                cur.execute(f"SHOW CREATE SEQUENCE {q}")
+                create = cur.fetchone()[1]
+                cur.execute(f"SELECT * FROM {q}")
+                out[f"sequence {name}"] = (create, cur.fetchall())
+                continue
+            cur.execute(f"SHOW CREATE TABLE {q}")
+            create = cur.fetchone()[1]
+            versioned = kind == "SYSTEM VERSIONED"
+            cur.execute(f"SELECT COUNT(*) FROM {q}" + (" FOR SYSTEM_TIME ALL" if versioned else ""))
+            rows = cur.fetchone()[0]
+            cur.execute(f"CHECKSUM TABLE {q} EXTENDED")
+            checksum = cur.fetchone()[1]
+            out[f"table {name}"] = (create, rows, checksum)
+            if versioned:
+                cur.execute(
+                    "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s "
+                    "AND TABLE_NAME = %s AND GENERATION_EXPRESSION IN ('ROW START', 'ROW END') "
+                    "ORDER BY GENERATION_EXPRESSION DESC",
+                    (database, name),
+                )
+                period = [r[0] for r in cur.fetchall()] or ["row_start", "row_end"]
+                cur.execute(f"SELECT *, {quote(period[0])}, {quote(period[1])} FROM {q} FOR SYSTEM_TIME ALL")
+                out[f"history {name}"] = sorted(map(repr, cur.fetchall()))
+        for kind in ("FUNCTION", "PROCEDURE"):
+            cur.execute(
+                "SELECT ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = %s "
+                "AND ROUTINE_TYPE = %s ORDER BY 1",
+                (database, kind),
+            )
+            for (name,) in cur.fetchall():
+                cur.execute(f"SHOW CREATE {kind} {quote(name)}")
+                out[f"{kind.lower()} {name}"] = cur.fetchone()[1:]
+        cur.execute(
+            "SELECT TRIGGER_NAME, ACTION_ORDER FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = %s",
+            (database,),
+        )
+        for name, order in cur.fetchall():
+            cur.execute(f"SHOW CREATE TRIGGER {quote(name)}")
+            row = cur.fetchone()
+            out[f"trigger {name}"] = (order, *row[1:6])  # without the Created timestamp
+        cur.execute("SELECT EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA = %s", (database,))
+        for (name,) in cur.fetchall():
+            cur.execute(f"SHOW CREATE EVENT {quote(name)}")
+            out[f"event {name}"] = cur.fetchone()[1:]
+    conn.close()
+    return out
+
+
+def databases(server) -> set[str]:
+    conn = server.connect()
+    with conn.cursor() as cur:
+        cur.execute("SHOW DATABASES")
+        names = {r[0] for r in cur.fetchall()}
+    conn.close()
+    return names
+
+
+def login(server) -> dict:
+    return server.login()
+
+
+@pytest.fixture(scope="module")
+def source(mariadb):
+    """The shared server with database `shop`: the sample data plus blobs of several MB."""
+    conn = mariadb.connect()
+    with conn.cursor() as cur:
+        cur.execute("DROP DATABASE IF EXISTS shop")
+        cur.execute("CREATE DATABASE shop CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+    client(mariadb, "shop", stdin=SAMPLE.read_bytes())
+    rng = random.Random(5)
+    with conn.cursor() as cur:
+        cur.execute("USE shop")
+        cur.execute(
+            "CREATE TABLE blobs (id INT NOT NULL PRIMARY KEY, payload LONGBLOB, note MEDIUMTEXT) "
+            "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
+        )
+        for i in range(1, 4):
+            # Three rows whose hex form exceeds one GROUP_CONCAT chunk together: ranges split.
+            cur.execute(
+                "INSERT INTO blobs VALUES (%s, %s, %s)",
+                (i, rng.randbytes(BLOB_MB * 1024 * 1024), "ü'\\\n" * (200_000 * i)),
+            )
+    conn.close()
+    return mariadb
+
+
+@pytest.fixture(scope="module")
+def backup(source, tmp_path_factory):
+    path = tmp_path_factory.mktemp("backups")
+    result = run_module(
+        "simpledb_backup", {**login(source), "database": "shop", "path": str(path), "name": "shop-full"}, path
+    )
+    assert result.get("failed") is not True, result.get("msg")
+    return result
+
+
+@pytest.fixture(scope="module")
+def target(mariadb_factory):
+    return mariadb_factory()
+
+
+@pytest.fixture(scope="module")
+def restored(backup, target, tmp_path_factory):
+    return run_module(
+        "simpledb_restore",
+        {**login(target), "location": backup["location"], "read_only": True},
+        tmp_path_factory.mktemp("restore"),
+    )
+
+
+def test_backup_reports_what_it_wrote(backup, source):
+    assert backup["changed"] is True
+    data = Path(backup["location"])
+    assert data.name == "shop-full.sql.gz" and data.stat().st_size == backup["size"]
+    manifest = json.loads(Path(backup["manifest"]).read_text())
+    assert manifest["data"]["sha256"] == backup["sha256"]
+    assert backup["schema_version"] == 2
+    assert backup["engine_version"].startswith("10.11")
+    assert backup["tables"] == 20
+    tables = {t["name"]: t for t in manifest["tables"]}
+    assert tables["prices"]["rows"] == 5 and tables["prices"]["versioned"] is True
+    assert tables["order_seq"] == {"name": "order_seq", "kind": "sequence", "engine": "InnoDB", "rows": 0,
+                                   "next_value": 150}
+    assert backup["rows"] == sum(t["rows"] for t in tables.values())
+    expected = describe(source, "shop")
+    for name, entry in tables.items():
+        if entry["kind"] == "table":
+            assert entry["checksum"] == expected[f"table {name}"][2], name
+    assert manifest["objects"]["views"] == ["a_view_on_view", "v_emp", "v_types"]
+    assert manifest["objects"]["triggers"] == ["dept_au", "gen_bi_1", "gen_bi_2"]
+    assert manifest["objects"]["functions"] == ["f_add"] and manifest["objects"]["procedures"] == ["p_count"]
+    assert manifest["objects"]["events"] == ["ev_cleanup", "ev_once"]
+    assert len(backup["progress"]) == 20
+    assert source.password not in backup["_raw"]
+
+
+def test_restore_into_fresh_server_is_identical(restored, source, target):
+    assert restored.get("failed") is not True, restored.get("msg")
+    assert restored["verified"] is True and restored["mismatches"] == []
+    assert restored["tables"] == 20 and restored["schema_version"] == 2
+    assert describe(target, "shop") == describe(source, "shop")
+    assert not {"shop__sdb_restore", "shop__sdb_previous"} & databases(target)
+    conn = target.connect()
+    with conn.cursor() as cur:
+        cur.execute("SELECT @@GLOBAL.read_only")
+        assert cur.fetchone()[0] == 0
+    conn.close()
+
+
+def test_stock_client_loads_the_same_file(backup, source, mariadb_factory):
+    server = mariadb_factory()
+    client(server, "", "CREATE DATABASE shop CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+    with gzip.open(backup["location"], "rb") as data:
+        client(server, "shop", stdin=data.read())
+    assert describe(server, "shop") == describe(source, "shop")
+
+
+def test_restore_replaces_what_the_target_had(restored, backup, source, target, tmp_path):
+    conn = target.connect()
+    with conn.cursor() as cur:
+        cur.execute("CREATE DATABASE other")
+        cur.execute("CREATE TABLE other.extra (id INT PRIMARY KEY)")
+        cur.execute("CREATE VIEW other.v_types AS SELECT 1 AS x")
+        cur.execute("CREATE TABLE other.dept (id INT PRIMARY KEY, legacy TEXT)")
+        cur.execute("CREATE TRIGGER other.dept_bi BEFORE INSERT ON other.dept FOR EACH ROW SET NEW.legacy = 'x'")
+    conn.close()
+    result = run_module(
+        "simpledb_restore",
+        {**login(target), "location": backup["manifest"], "database": "other", "jobs": 1},
+        tmp_path,
+    )
+    assert result["verified"] is True, result.get("msg")
+    restored_db = describe(target, "other")
+    restored_db.pop("database")
+    expected = describe(source, "shop")
+    expected.pop("database")
+    assert restored_db == expected
+
+
+def test_uncompressed_single_connection_backup_restores_identically(source, target, tmp_path):
+    result = run_module(
+        "simpledb_backup",
+        {**login(source), "database": "shop", "path": str(tmp_path), "compression": "none", "jobs": 1},
+        tmp_path,
+    )
+    assert result["location"].endswith(".sql") and result["tables"] == 20
+    head = Path(result["location"]).read_bytes()[:200]
+    assert head.startswith(b"-- SimpleDB logical backup of database `shop`")
+    restore = run_module(
+        "simpledb_restore",
+        {**login(target), "location": result["location"], "database": "plain", "read_only": False},
+        tmp_path,
+    )
+    assert restore["verified"] is True, restore.get("msg")
+    plain = describe(target, "plain")
+    expected = describe(source, "shop")
+    assert plain.pop("database") == expected.pop("database")
+    assert plain == expected
+
+
+def _damage_copy(backup, tmp_path, damage: str) -> str:
+    """A copy of the backup with one kind of damage; returns the location to restore."""
+    for name in ("shop-full.sql.gz", "shop-full.manifest.json"):
+        shutil.copy(Path(backup["location"]).parent / name, tmp_path / name)
+    data, manifest_file = tmp_path / "shop-full.sql.gz", tmp_path / "shop-full.manifest.json"
+    manifest = json.loads(manifest_file.read_text())
+
+    def reseal():
+        import hashlib
+
+        manifest["data"]["size"] = data.stat().st_size
+        manifest["data"]["sha256"] = hashlib.sha256(data.read_bytes()).hexdigest()
+
+    if damage == "truncated":
+        data.write_bytes(data.read_bytes()[: data.stat().st_size // 2])
+    elif damage == "corrupt-gzip":
+        raw = bytearray(data.read_bytes())
+        middle = len(raw) // 2
+        raw[middle : middle + 64] = bytes(64)
+        data.write_bytes(bytes(raw))
+        reseal()  # so that only decompression can find it
+    elif damage == "truncated-resealed":
+        raw = gzip.decompress(data.read_bytes())
+        data.write_bytes(gzip.compress(raw[: int(len(raw) * 0.9)]))
+        reseal()
+    elif damage == "checksum":
+        next(t for t in manifest["tables"] if t["name"] == "types")["checksum"] += 1
+    elif damage == "rows":
+        next(t for t in manifest["tables"] if t["name"] == "emp")["rows"] = 4
+    elif damage == "missing-table":
+        manifest["tables"] = [t for t in manifest["tables"] if t["name"] != "dept"]
+    elif damage == "bad-json":
+        manifest_file.write_text("{not json")
+        return str(data)
+    elif damage == "missing-data":
+        data.unlink()
+        return str(manifest_file)
+    elif damage == "missing-manifest":
+        manifest_file.unlink()
+        return str(data)
+    manifest_file.write_text(json.dumps(manifest))
+    return str(data)
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        ("truncated", "does not match its manifest.*truncated, damaged"),
+        ("corrupt-gzip", "cannot be decompressed.*damaged"),
+        ("truncated-resealed", "ends in the middle"),
+        ("checksum", "does not match the backup's manifest: table 'types' checksum"),
+        ("rows", "table 'emp' has 3 rows, backup 4"),
+        ("missing-table", "table 'dept' is not in the manifest"),
+        ("bad-json", "is not valid JSON"),
+        ("missing-data", "shop-full.sql.gz does not exist"),
+        ("missing-manifest", "shop-full.manifest.json does not exist"),
+    ],
+)
+def test_damaged_backup_fails_and_changes_nothing(damage, message, restored, backup, target, tmp_path):
+    before = describe(target, "shop")
+    location = _damage_copy(backup, tmp_path, damage)
+    result = run_module("simpledb_restore", {**login(target), "location": location}, tmp_path)
+    assert result["failed"] is True
+    assert result["verified"] is False
+    assert re.search(message, result["msg"]), result["msg"]
+    assert "nothing was changed" in result["msg"].lower() or "not changed" in result["msg"]
+    assert result["state"] == "unchanged"
+    assert describe(target, "shop") == before
+    assert not {"shop__sdb_restore", "shop__sdb_previous"} & databases(target)
+    conn = target.connect()
+    with conn.cursor() as cur:
+        cur.execute("SELECT @@GLOBAL.read_only")
+        assert cur.fetchone()[0] == 0
+    conn.close()
+
+
+def test_wrong_password_is_reported_without_the_secret(source, backup, target, tmp_path):
+    args = {**login(source), "login_password": "not-the-Secret-42", "database": "shop", "path": str(tmp_path)}
+    result = run_module("simpledb_backup", args, tmp_path)
+    assert result["failed"] is True
+    assert "refused the login of user 'root'" in result["msg"] and "password" in result["msg"]
+    assert "not-the-Secret-42" not in result["_raw"]
+    before = describe(target, "shop")
+    args = {**login(target), "login_password": "not-the-Secret-42", "location": backup["location"]}
+    result = run_module("simpledb_restore", args, tmp_path)
+    assert result["failed"] is True and result["state"] == "unchanged"
+    assert "refused the login" in result["msg"] and "not-the-Secret-42" not in result["_raw"]
+    assert describe(target, "shop") == before
+
+
+def test_unreachable_server_names_the_address(backup, tmp_path):
+    port = free_port()
+    args = {"login_host": "127.0.0.1", "login_port": port, "login_password": "x", "connect_timeout": 2}
+    result = run_module("simpledb_backup", {**args, "database": "shop", "path": str(tmp_path)}, tmp_path)
+    assert result["failed"] is True and f"127.0.0.1:{port}" in result["msg"]
+    result = run_module("simpledb_restore", {**args, "location": backup["location"]}, tmp_path)
+    assert result["failed"] is True and f"127.0.0.1:{port}" in result["msg"]
+    assert list(tmp_path.glob("*.sql*")) == []
+
+
+def test_missing_database_is_named(source, tmp_path):
+    result = run_module(
+        "simpledb_backup", {**login(source), "database": "no_such_db", "path": str(tmp_path)}, tmp_path
+    )
+    assert result["failed"] is True
+    assert "The database 'no_such_db' does not exist" in result["msg"]
+    assert list(tmp_path.glob("no_such_db*")) == []
+
+
+def test_existing_backup_name_needs_overwrite(source, backup, tmp_path):
+    path = str(Path(backup["location"]).parent)
+    args = {**login(source), "database": "shop", "path": path, "name": "shop-full"}
+    result = run_module("simpledb_backup", args, tmp_path)
+    assert result["failed"] is True and "already exists" in result["msg"] and "overwrite" in result["msg"]
+    assert Path(backup["location"]).stat().st_size == backup["size"]
+
+
+def test_check_mode_writes_nothing(source, tmp_path):
+    out = tmp_path / "out"
+    result = run_module(
+        "simpledb_backup", {**login(source), "database": "shop", "path": str(out)}, tmp_path, check_mode=True
+    )
+    assert result["changed"] is True and result["location"].startswith(str(out))
+    assert not out.exists()
+
+
+def test_backup_is_one_snapshot_under_concurrent_writes(source, target, tmp_path):
+    """Transfers between two tables run during a parallel backup; the restored total is exact."""
+    conn = source.connect()
+    with conn.cursor() as cur:
+        cur.execute("DROP DATABASE IF EXISTS bank")
+        cur.execute("CREATE DATABASE bank")
+        for table in ("acct_a", "acct_b"):
+            cur.execute(f"CREATE TABLE bank.{table} (id INT PRIMARY KEY, balance BIGINT NOT NULL)")
+            cur.execute(f"INSERT INTO bank.{table} SELECT seq, 1000 FROM bank.seq_1_to_20000")
+    stop = threading.Event()
+    transfers = []
+
+    def transfer():
+        writer = source.connect("bank")
+        rng = random.Random(1)
+        with writer.cursor() as cur:
+            while not stop.is_set():
+                a, b, amount = rng.randint(1, 20000), rng.randint(1, 20000), rng.randint(1, 50)
+                cur.execute("BEGIN")
+                cur.execute("UPDATE acct_a SET balance = balance - %s WHERE id = %s", (amount, a))
+                cur.execute("UPDATE acct_b SET balance = balance + %s WHERE id = %s", (amount, b))
+                cur.execute("COMMIT")
+                transfers.append(amount)
+        writer.close()
+
+    thread = threading.Thread(target=transfer)
+    thread.start()
+    try:
+        time.sleep(0.3)
+        result = run_module(
+            "simpledb_backup",
+            {**login(source), "database": "bank", "path": str(tmp_path), "jobs": 2, "compression": "none"},
+            tmp_path,
+        )
+    finally:
+        stop.set()
+        thread.join()
+    assert len(transfers) > 10, "the writer did not run during the backup"
+    restore = run_module(
+        "simpledb_restore", {**login(target), "location": result["location"], "read_only": False}, tmp_path
+    )
+    assert restore["verified"] is True, restore.get("msg")
+    check = target.connect("bank")
+    with check.cursor() as cur:
+        cur.execute("SELECT (SELECT SUM(balance) FROM acct_a) + (SELECT SUM(balance) FROM acct_b)")
+        assert cur.fetchone()[0] == 2 * 20000 * 1000
+    check.close()
+    conn.close()
+
+
+def test_module_runs_under_ansible(source, tmp_path):
+    """The same module through the ansible CLI, with ansible.cfg's library and module_utils."""
+    env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_LOCALHOST_WARNING": "false"}
+    args = json.dumps({**login(source), "database": "shop", "path": str(tmp_path), "jobs": 1})
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "ansible"), "localhost", "-m", "simpledb_backup", "-a", args,
+         "-e", f"ansible_python_interpreter={sys.executable}"],
+        capture_output=True, text=True, cwd=ROOT, env=env, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert '"changed": true' in proc.stdout and '"schema_version": 2' in proc.stdout
+    assert source.password not in proc.stdout
