@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 Connect = Callable[[], Any]
+MIB = 1024 * 1024
 
 
 def backup_object(name: str, simpledb: str, destination: dict, **spec: Any) -> dict:
@@ -78,7 +79,8 @@ def definitions(connect: Connect, database: str) -> dict[str, str]:
     try:
         with conn.cursor() as cur:
             cur.execute(
-                "SELECT TABLE_NAME, TABLE_TYPE FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s ORDER BY 1",
+                "SELECT TABLE_NAME, TABLE_TYPE FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s "
+                "ORDER BY 1",
                 (database,),
             )
             result = {}
@@ -88,6 +90,59 @@ def definitions(connect: Connect, database: str) -> dict[str, str]:
             return result
     finally:
         conn.close()
+
+
+def make_database(connect: Callable[..., Any], database: str, blob_mib: int = 0) -> None:
+    """An application database: tables with a foreign key, a view, unicode, NULLs, DECIMALs; with
+    blob_mib, that many MiB of random (incompressible) blobs too. connect(database) connects."""
+    execute(
+        lambda: connect(None),
+        f"DROP DATABASE IF EXISTS `{database}`",
+        f"CREATE DATABASE `{database}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci",
+    )
+    execute(
+        lambda: connect(database),
+        "CREATE TABLE customers (id INT PRIMARY KEY AUTO_INCREMENT, email VARCHAR(200) NOT NULL, "
+        "note TEXT NULL, balance DECIMAL(12,2))",
+        "CREATE TABLE orders (id INT PRIMARY KEY, customer_id INT NOT NULL, "
+        "FOREIGN KEY (customer_id) REFERENCES customers (id))",
+        "CREATE VIEW big_spenders AS SELECT id, email FROM customers WHERE balance > 100",
+    )
+    conn = connect(database)
+    try:
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO customers (email, note, balance) VALUES (%s, %s, %s)",
+                [(f"c{i}@example.com", None if i % 3 else "ü 😀 'quoted'", i * 1.25) for i in range(1, 501)],
+            )
+            cur.executemany("INSERT INTO orders VALUES (%s, %s)", [(i, 1 + i % 500) for i in range(1, 1001)])
+            if blob_mib:
+                cur.execute("CREATE TABLE blobs (id INT PRIMARY KEY, payload LONGBLOB)")
+                for i in range(blob_mib // 2):
+                    cur.execute("INSERT INTO blobs VALUES (%s, %s)", (i, os.urandom(2 * MIB)))
+    finally:
+        conn.close()
+
+
+def change_data(connect: Connect) -> None:
+    """Changes after a backup: deleted, updated and inserted rows, a new table."""
+    execute(
+        connect,
+        "DELETE FROM orders WHERE id > 900",
+        "UPDATE customers SET balance = 0 WHERE id < 50",
+        "INSERT INTO customers (email) VALUES ('after-the-backup@example.com')",
+        "CREATE TABLE added_later (id INT PRIMARY KEY)",
+    )
+
+
+def assert_writable(connect: Callable[..., Any], database: str) -> None:
+    """The server is not read-only and the application database takes writes."""
+    assert scalar(lambda: connect(None), "SELECT @@GLOBAL.read_only") == 0
+    execute(
+        lambda: connect(database),
+        "INSERT INTO customers (email) VALUES ('writable@example.com')",
+        "DELETE FROM customers WHERE email = 'writable@example.com'",
+    )
 
 
 def scalar(connect: Connect, sql: str) -> Any:

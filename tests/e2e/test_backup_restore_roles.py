@@ -10,7 +10,6 @@ kinds are watched. tests/e2e/test_backup_restore.py runs the same scenarios on r
 from __future__ import annotations
 
 import json
-import os
 import secrets
 from pathlib import Path
 
@@ -19,13 +18,15 @@ import yaml
 
 from tests.conftest import ROOT
 from tests.e2e.backups import (
+    assert_writable,
     backup_object,
+    change_data,
     databases,
     definitions,
     events,
-    execute,
     fingerprint,
     kill_operator,
+    make_database,
     restore_object,
     s3_destination,
     s3_secret,
@@ -34,8 +35,6 @@ from tests.e2e.backups import (
 )
 
 pytestmark = [pytest.mark.cluster, pytest.mark.operator]
-
-MIB = 1024 * 1024
 
 
 @pytest.fixture(scope="module")
@@ -139,53 +138,9 @@ def bed(operator, sdb, server, kubectl, simpledb_crds, tmp_path):
     return Bed(operator, sdb, server, kubectl, tmp_path)
 
 
-def make_database(server, database: str, blob_mib: int = 0) -> None:
-    execute(
-        connect_to(server),
-        f"DROP DATABASE IF EXISTS `{database}`",
-        f"CREATE DATABASE `{database}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci",
-        f"CREATE TABLE `{database}`.customers (id INT PRIMARY KEY AUTO_INCREMENT, email VARCHAR(200) NOT NULL, "
-        "note TEXT NULL, balance DECIMAL(12,2))",
-        f"CREATE TABLE `{database}`.orders (id INT PRIMARY KEY, customer_id INT NOT NULL, "
-        "FOREIGN KEY (customer_id) REFERENCES customers (id))",
-        f"CREATE VIEW `{database}`.big_spenders AS SELECT id, email FROM `{database}`.customers WHERE balance > 100",
-    )
-    conn = server.connect(database)
-    with conn.cursor() as cur:
-        cur.executemany(
-            "INSERT INTO customers (email, note, balance) VALUES (%s, %s, %s)",
-            [(f"c{i}@example.com", None if i % 3 else "ü 😀 'quoted'", i * 1.25) for i in range(1, 501)],
-        )
-        cur.executemany("INSERT INTO orders VALUES (%s, %s)", [(i, 1 + i % 500) for i in range(1, 1001)])
-        if blob_mib:
-            cur.execute("CREATE TABLE blobs (id INT PRIMARY KEY, payload LONGBLOB)")
-            for i in range(blob_mib // 2):
-                cur.execute("INSERT INTO blobs VALUES (%s, %s)", (i, os.urandom(2 * MIB)))
-    conn.close()
-
-
-def change_data(server, database: str) -> None:
-    execute(
-        connect_to(server, database),
-        "DELETE FROM orders WHERE id > 900",
-        "UPDATE customers SET balance = 0 WHERE id < 50",
-        "INSERT INTO customers (email) VALUES ('after-the-backup@example.com')",
-        "CREATE TABLE added_later (id INT PRIMARY KEY)",
-    )
-
-
-def assert_writable(server, database: str) -> None:
-    assert scalar(connect_to(server), "SELECT @@GLOBAL.read_only") == 0
-    execute(
-        connect_to(server, database),
-        "INSERT INTO customers (email) VALUES ('writable@example.com')",
-        "DELETE FROM customers WHERE email = 'writable@example.com'",
-    )
-
-
 def test_volume_backup_then_restore_returns_to_the_backup_point(bed, server, kubectl):
     database = "vol_" + secrets.token_hex(3)
-    make_database(server, database)
+    make_database(server.connect, database)
     bed.simpledb("shop", database)
     bed.start()
     volume = {"volume": {"path": str(bed.volume)}}
@@ -214,7 +169,7 @@ def test_volume_backup_then_restore_returns_to_the_backup_point(bed, server, kub
 
     at_backup = fingerprint(connect_to(server), database)
     shapes = definitions(connect_to(server), database)
-    change_data(server, database)
+    change_data(connect_to(server, database))
     assert fingerprint(connect_to(server), database) != at_backup
 
     bed.sdb.apply(restore_object("shop-r1", "shop", backup="shop-b1"))
@@ -224,7 +179,7 @@ def test_volume_backup_then_restore_returns_to_the_backup_point(bed, server, kub
     assert restore["status"]["tables"] == 2 and restore["status"]["rows"] == 1500
     assert fingerprint(connect_to(server), database) == at_backup
     assert definitions(connect_to(server), database) == shapes
-    assert_writable(server, database)
+    assert_writable(server.connect, database)
     assert not {f"{database}__sdb_restore", f"{database}__sdb_previous"} & databases(connect_to(server))
     simpledb = bed.get("simpledb", "shop")["status"]
     assert simpledb["phase"] == "Ready"
@@ -247,7 +202,7 @@ def test_volume_backup_then_restore_returns_to_the_backup_point(bed, server, kub
 
 def test_s3_backup_restore_and_artifact_deletion(bed, server, minio):
     database = "s3_" + secrets.token_hex(3)
-    make_database(server, database, blob_mib=12)
+    make_database(server.connect, database, blob_mib=12)
     bucket = minio.create_bucket()
     bed.simpledb("orders", database)
     bed.sdb.apply(s3_secret("backup-s3", minio.access_key, minio.secret_key))
@@ -261,7 +216,7 @@ def test_s3_backup_restore_and_artifact_deletion(bed, server, minio):
     head = minio.client().head_object(Bucket=bucket, Key=f"{prefix}/orders-b1.sql.gz")
     assert head["ContentLength"] == status["size"] and head["ETag"].strip('"').endswith("-3")
     at_backup = fingerprint(connect_to(server), database)
-    change_data(server, database)
+    change_data(connect_to(server, database))
 
     # From the location, as for a backup made elsewhere.
     source = {"s3": s3_destination(minio, bucket, "backup-s3", key=f"{prefix}/orders-b1.manifest.json")}
@@ -269,7 +224,7 @@ def test_s3_backup_restore_and_artifact_deletion(bed, server, minio):
     restore = bed.wait("simpledbrestore", "orders-r1", "Succeeded")
     assert restore["status"]["verified"] is True
     assert fingerprint(connect_to(server), database) == at_backup
-    assert_writable(server, database)
+    assert_writable(server.connect, database)
 
     log = bed.running.log()
     assert minio.secret_key not in log and server.password not in log
@@ -283,7 +238,7 @@ def test_s3_backup_restore_and_artifact_deletion(bed, server, minio):
 @pytest.mark.parametrize("damage", ["corrupt-artifact", "missing-object", "wrong-credentials"])
 def test_a_failed_restore_says_why_and_changes_nothing(bed, server, minio, damage):
     database = "bad_" + secrets.token_hex(3)
-    make_database(server, database)
+    make_database(server.connect, database)
     bucket = minio.create_bucket()
     bed.simpledb("shop", database)
     bed.sdb.apply(s3_secret("backup-s3", minio.access_key, minio.secret_key))
@@ -310,7 +265,7 @@ def test_a_failed_restore_says_why_and_changes_nothing(bed, server, minio, damag
         else:
             reason = f"S3 at {minio.endpoint} refused to read {location}"
         spec = {"source": {"s3": s3_destination(minio, bucket, secret, key=key)}}
-    change_data(server, database)
+    change_data(connect_to(server, database))
     before = fingerprint(connect_to(server), database)
 
     bed.sdb.apply(restore_object("shop-r1", "shop", **spec))
@@ -323,7 +278,7 @@ def test_a_failed_restore_says_why_and_changes_nothing(bed, server, minio, damag
     assert reason in simpledb["status"]["restore"]["message"]
     assert bed.sdb.condition(simpledb, "Degraded")["reason"] == "RestoreFailed"
     assert fingerprint(connect_to(server), database) == before
-    assert_writable(server, database)
+    assert_writable(server.connect, database)
     log = bed.running.log()
     assert minio.secret_key not in log and server.password not in log
 
@@ -338,7 +293,7 @@ def test_a_failed_restore_says_why_and_changes_nothing(bed, server, minio, damag
 
 def test_a_backup_waits_for_its_simpledb(bed, server):
     database = "wait_" + secrets.token_hex(3)
-    make_database(server, database)
+    make_database(server.connect, database)
     bed.start()
     bed.sdb.apply(backup_object("late-b1", "late", {"volume": {"path": str(bed.volume)}}))
     pending = bed.sdb.wait_for(
@@ -355,7 +310,7 @@ def test_a_backup_waits_for_its_simpledb(bed, server):
 @pytest.mark.parametrize("destination", ["volume", "s3"])
 def test_operator_killed_mid_backup_converges(bed, server, minio, destination):
     database = "kill_" + secrets.token_hex(3)
-    make_database(server, database, blob_mib=40)
+    make_database(server.connect, database, blob_mib=40)
     bucket = minio.create_bucket()
     bed.simpledb("shop", database)
     bed.sdb.apply(s3_secret("backup-s3", minio.access_key, minio.secret_key))
@@ -392,13 +347,13 @@ def test_operator_killed_mid_backup_converges(bed, server, minio, destination):
 
 def test_operator_killed_mid_restore_converges(bed, server):
     database = "rkill_" + secrets.token_hex(3)
-    make_database(server, database, blob_mib=40)
+    make_database(server.connect, database, blob_mib=40)
     bed.simpledb("shop", database)
     running = bed.start()
     bed.sdb.apply(backup_object("shop-b1", "shop", {"volume": {"path": str(bed.volume)}}))
     bed.wait("simpledbbackup", "shop-b1", "Succeeded")
     at_backup = fingerprint(connect_to(server), database)
-    change_data(server, database)
+    change_data(connect_to(server, database))
 
     bed.sdb.apply(restore_object("shop-r1", "shop", backup="shop-b1"))
     wait_until(
@@ -414,6 +369,6 @@ def test_operator_killed_mid_restore_converges(bed, server):
     restore = bed.wait("simpledbrestore", "shop-r1", "Succeeded")
     assert restore["status"]["verified"] is True
     assert fingerprint(connect_to(server), database) == at_backup
-    assert_writable(server, database)
+    assert_writable(server.connect, database)
     assert not {f"{database}__sdb_restore", f"{database}__sdb_previous"} & databases(connect_to(server))
     assert bed.get("simpledb", "shop")["status"]["phase"] == "Ready"
