@@ -135,6 +135,11 @@ network_up() {
   ip route replace "$pod_cidr" via "$node_ip" dev "$veth_host"
   # No kube-proxy: a packet toward a ClusterIP must fail here, never leave the machine.
   ip route replace unreachable "$service_cidr"
+  # Servers inside the namespace (a replica resolving its primary) ask CoreDNS on the host end
+  # of the veth: `ip netns exec` bind-mounts this file over /etc/resolv.conf.
+  mkdir -p "/etc/netns/$netns"
+  printf 'nameserver %s\nsearch svc.cluster.local cluster.local\noptions ndots:5\n' "$host_ip" \
+    >"/etc/netns/$netns/resolv.conf"
   network_check || die "the pod network namespace $netns is not as expected (see above)"
 }
 
@@ -162,6 +167,7 @@ network_down() {
   if ip netns list 2>/dev/null | grep -qw "^$netns"; then
     ip netns del "$netns"
   fi
+  rm -rf "/etc/netns/$netns"
 }
 
 # ---------------------------------------------------------------------------------------
@@ -171,11 +177,31 @@ kube() { "$kubectl" --kubeconfig "$kubeconfig" --context "$context" "$@"; }
 
 apiserver_ready() { [ -f "$kubeconfig" ] && kube get --raw /readyz --request-timeout=5s >/dev/null 2>&1; }
 
-cluster_up() {
-  mkdir -p "$KWOK_WORKDIR"
+# The only variables of testbed/kwok/kwok.yaml (the Stages' templates use $ too).
+kwok_variables='${BINDIR} ${KUBE_BIN} ${KUBERNETES_VERSION} ${ETCD_VERSION} ${KWOK_VERSION} ${SERVICE_CIDR} ${POD_CIDR} ${NODE_IP}'
+
+render_kwok_config() {
   BINDIR=$bindir KUBERNETES_VERSION=$KUBERNETES_VERSION ETCD_VERSION=$ETCD_VERSION \
     KWOK_VERSION=$KWOK_VERSION SERVICE_CIDR=$service_cidr POD_CIDR=$pod_cidr NODE_IP=$node_ip \
-    KUBE_BIN=$kube_bin envsubst <"$here/kwok/kwok.yaml" >"$state/kwok.yaml"
+    KUBE_BIN=$kube_bin envsubst "$kwok_variables" <"$here/kwok/kwok.yaml"
+  cat "$here/kwok/stages.yaml"
+}
+
+# A cluster created from another testbed/kwok/ (an older checkout) is recreated, unless another
+# test session is using it.
+replace_outdated_cluster() {
+  [ -d "$KWOK_WORKDIR/clusters/$name" ] && [ -f "$state/kwok.yaml" ] || return 0
+  cmp -s <(render_kwok_config) "$state/kwok.yaml" && return 0
+  local others
+  others=$(live_sessions | grep -vx "${SIMPLEDB_TESTBED_SESSION:-none}" | tr '\n' ' ' || true)
+  [ -z "$others" ] || die "the running test bed was created from another testbed/kwok configuration and is used by the test sessions (pids) $others; when they finish: testbed/cluster.sh down && testbed/cluster.sh up"
+  log "the running test bed was created from another testbed/kwok configuration: recreating it"
+  stop_everything
+}
+
+cluster_up() {
+  mkdir -p "$KWOK_WORKDIR"
+  render_kwok_config >"$state/kwok.yaml"
   local cluster_dir=$KWOK_WORKDIR/clusters/$name
   if [ -d "$cluster_dir" ] && ! apiserver_ready; then
     log "restarting the stopped cluster $name"
@@ -262,6 +288,15 @@ cluster.local:$dns_port {
     errors
     log . "{remote} {type} {name} {rcode} {duration}"
 }
+# For processes inside the pod network namespace (their resolv.conf points here).
+cluster.local:53 {
+    bind $host_ip
+    kubernetes cluster.local {
+        kubeconfig $kubeconfig $context
+        ttl 1
+    }
+    errors
+}
 EOF
   run_clean setsid --fork "$coredns" -conf "$state/Corefile" -pidfile "$state/coredns.pid" \
     >>"$state/logs/coredns.log" 2>&1 </dev/null
@@ -287,7 +322,7 @@ runtime_up() {
   stop_pidfile "$state/podruntime.pid" 120
   rm -f "$state/podruntime.ready"
   (cd "$repo" && run_clean setsid --fork "$python" -m testbed.podruntime --state-dir "$state" \
-    --kubeconfig "$kubeconfig" --context "$context" --pv-pool "$pv_pool" \
+    --kubeconfig "$kubeconfig" --context "$context" --pv-pool "$pv_pool" --node-name "$node_name" --netns "$netns" \
     >>"$state/logs/podruntime.log" 2>&1 </dev/null)
   local i
   for ((i = 0; i < 600; i++)); do
@@ -297,8 +332,20 @@ runtime_up() {
   die "the pod runtime is not ready after 60 s: see $state/logs/podruntime.log"
 }
 
-# The runtime stops its servers on SIGTERM (each within its pod's grace period).
-runtime_down() { stop_pidfile "$state/podruntime.pid" 180; }
+# The runtime stops its servers on SIGTERM (each within its pod's grace period, at most 30 s);
+# a server that survives a killed runtime is killed by its pid file.
+runtime_down() {
+  stop_pidfile "$state/podruntime.pid" 180
+  local file pid
+  for file in "$state"/run/*/mysqld.pid; do
+    [ -f "$file" ] || continue
+    pid=$(cat "$file")
+    if tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "mariadbd.*--pid-file=$file"; then
+      log "killing mariadbd $pid left by the pod runtime"
+      kill -9 "$pid" 2>/dev/null || true
+    fi
+  done
+}
 
 # ---------------------------------------------------------------------------------------
 
@@ -333,6 +380,7 @@ cmd_up() {
   mkdir -p "$state/logs" "$state/volumes" "$state/pods" "$sessions"
   save_instance
   [ -z "${SIMPLEDB_TESTBED_SESSION:-}" ] || : >"$sessions/$SIMPLEDB_TESTBED_SESSION"
+  replace_outdated_cluster
   if components_status >/dev/null; then
     log "already up"
     return 0
@@ -360,6 +408,14 @@ cmd_down() {
       return 0
     fi
   fi
+  stop_everything
+  network_down
+  rm -rf "$state"
+  log "down"
+}
+
+# Stops the pod runtime (and every server), CoreDNS and the control plane; deletes the cluster.
+stop_everything() {
   runtime_down
   dns_down
   local cluster_dir=$KWOK_WORKDIR/clusters/$name pids=() file
@@ -372,9 +428,7 @@ cmd_down() {
     # kwokctl SIGKILLs its components; make sure none survives a failed delete either.
     [ ${#pids[@]} -eq 0 ] || kill -9 "${pids[@]}" 2>/dev/null || true
   fi
-  network_down
-  rm -rf "$state"
-  log "down"
+  rm -rf "$KWOK_WORKDIR" "$state/kwok.yaml" "$state/volumes" "$state/pods" "$state/run"
 }
 
 cmd_env() {

@@ -39,6 +39,8 @@ if [ -z "${KUBECONFIG:-}" ]; then
   say "KUBECONFIG is not set: starting the local test bed (testbed/cluster.sh up)"
   testbed/cluster.sh up
   eval "$(testbed/cluster.sh env)"
+  [ -n "${WATCH_NAMESPACE:-}" ] || say "note: watching every namespace, test runs' ones included;" \
+    "set WATCH_NAMESPACE=<yours> while tests use the same test bed"
   if [ -f deploy/crd/kustomization.yaml ]; then
     say "installing the CRDs (kubectl apply --server-side -k deploy/crd)"
     kubectl apply --server-side --force-conflicts -k deploy/crd >&2

@@ -50,7 +50,10 @@ GO_DURATION = re.compile(r"^[-+]?(0|([0-9]*(\.[0-9]*)?(ns|us|\u00b5s|\u03bcs|ms|
 
 
 def main():
-    module = AnsibleModule(argument_spec={"time": {"type": "str", "required": True}}, supports_check_mode=True)
+    module = AnsibleModule(
+        argument_spec={"time": {"type": "str", "required": True}},
+        supports_check_mode=True,
+    )
     period = module.params["time"]
     if not GO_DURATION.match(period) or not re.search(r"[0-9]", period):
         module.fail_json(msg=f"time {period!r} is not a duration such as 30s, 5m or 1h30m")

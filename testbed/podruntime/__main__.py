@@ -1,4 +1,8 @@
-"""Entry point: ``python -m testbed.podruntime --state-dir DIR --kubeconfig FILE ...``."""
+"""Entry point: ``python -m testbed.podruntime --state-dir DIR --kubeconfig FILE ...``.
+
+Started and stopped by testbed/cluster.sh. SIGTERM stops every server, then the runtime.
+``<state>/podruntime.ready`` exists once the volume pool and the pods have been synced.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,8 @@ from pathlib import Path
 
 import kubernetes
 
+from testbed.podruntime.runtime import PodRuntime
+from testbed.podruntime.server import server_version
 from testbed.podruntime.volumes import VolumeController, parse_pool
 
 log = logging.getLogger("podruntime")
@@ -22,6 +28,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--state-dir", type=Path, required=True, help="the test bed's state directory")
     parser.add_argument("--kubeconfig", required=True)
     parser.add_argument("--context", required=True)
+    parser.add_argument("--node-name", required=True, help="the kwok node whose pods this runtime runs")
+    parser.add_argument("--netns", required=True, help="network namespace holding the pod IPs")
     parser.add_argument("--pv-pool", default="1Gi=10", help="size=count,... Available PVs to keep")
     return parser.parse_args(argv)
 
@@ -39,18 +47,29 @@ def main(argv: list[str] | None = None) -> int:
     pid_file = args.state_dir / "podruntime.pid"
     ready_file = args.state_dir / "podruntime.ready"
     pid_file.write_text(str(os.getpid()))
+    version = server_version()
     volumes = VolumeController(api, args.state_dir / "volumes", parse_pool(args.pv_pool))
-    log.info("started (pid %d)", os.getpid())
+    pods = PodRuntime(api, args.state_dir, args.node_name, args.netns, version)
+    pods_synced = threading.Event()
+    watcher = threading.Thread(target=pods.run, args=(stop, pods_synced.set), name="pod-watch", daemon=True)
+    watcher.start()
+    log.info(
+        "started (pid %d, node %s, netns %s, MariaDB %s)", os.getpid(), args.node_name, args.netns, version
+    )
     try:
         while not stop.is_set():
             try:
                 volumes.sync()
-                ready_file.touch()
+                if pods_synced.is_set():
+                    ready_file.touch()
             except Exception:
                 log.exception("volume sync failed; retrying")
             stop.wait(1)
     finally:
         ready_file.unlink(missing_ok=True)
+        log.info("stopping every server")
+        pods.shutdown()
+        watcher.join(10)
         pid_file.unlink(missing_ok=True)
         log.info("stopped")
     return 0

@@ -1,14 +1,14 @@
 """The local control plane (design section 8, issue 4): kwok cluster, pod network, DNS, volumes."""
 
+import ipaddress
 import json
 import os
 import subprocess
-import time
 
 import kubernetes
 import pytest
 
-from tests.fixtures.cluster import TestBed, cluster_sh, parse_env
+from tests.fixtures.cluster import TestBed, cluster_sh, parse_env, wait_for
 
 pytestmark = pytest.mark.cluster
 
@@ -49,17 +49,6 @@ def process_alive(pid: int) -> bool:
         return False
 
 
-def wait_for(condition, timeout: float = 60, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.2)
-
-
 def bound_volume(core, namespace: str, claim: str = "data"):
     def find():
         claims = core.list_namespaced_persistent_volume_claim(namespace).items
@@ -77,16 +66,19 @@ def test_node_ip_is_inside_the_pod_network(cluster: TestBed, k8s_client):
     nodes = kubernetes.client.CoreV1Api(k8s_client).list_node().items
     assert len(nodes) == 1
     addresses = {a.type: a.address for a in nodes[0].status.addresses}
-    instance = dict(line.split("=", 1) for line in (cluster.state_dir / "testbed.env").read_text().split())
-    assert addresses["InternalIP"] == instance["link_prefix"] + ".2"
+    assert addresses["InternalIP"] == cluster.settings()["link_prefix"] + ".2"
 
 
-def test_service_and_pod_ranges_are_distinct(k8s_client, namespace):
+def test_service_and_pod_ranges_are_distinct(cluster: TestBed, k8s_client, namespace):
     core = kubernetes.client.CoreV1Api(k8s_client)
     service = core.create_namespaced_service(
         namespace, {"metadata": {"name": "plain"}, "spec": {"ports": [{"port": 80}], "selector": {"a": "b"}}}
     )
-    assert service.spec.cluster_ip.startswith("10.96.")
+    settings = cluster.settings()
+    assert ipaddress.ip_address(service.spec.cluster_ip) in ipaddress.ip_network(settings["service_cidr"])
+    assert not ipaddress.ip_network(settings["service_cidr"]).overlaps(
+        ipaddress.ip_network(settings["pod_cidr"])
+    )
 
 
 def test_statefulset_gets_volume_pod_and_dns(cluster: TestBed, k8s_client, namespace, dns_resolver):
@@ -110,7 +102,7 @@ def test_statefulset_gets_volume_pod_and_dns(cluster: TestBed, k8s_client, names
         return None
 
     pod = wait_for(ready_pod, what="pod web-0 Running and Ready")
-    assert pod.status.pod_ip.startswith("10.244.")
+    assert ipaddress.ip_address(pod.status.pod_ip) in ipaddress.ip_network(cluster.settings()["pod_cidr"])
 
     def resolves(name: str) -> list[str]:
         try:
@@ -131,7 +123,8 @@ def test_dns_answers_only_the_cluster_domain(dns_resolver):
 
 
 def test_cluster_ip_route_is_unreachable(cluster: TestBed):
-    result = subprocess.run(["ip", "route", "get", "10.96.0.1"], capture_output=True, text=True)
+    kubernetes_service = str(ipaddress.ip_network(cluster.settings()["service_cidr"])[1])
+    result = subprocess.run(["ip", "route", "get", kubernetes_service], capture_output=True, text=True)
     assert result.returncode != 0
     assert "no route to host" in result.stderr.lower()
 
