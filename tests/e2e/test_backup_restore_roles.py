@@ -9,12 +9,18 @@ kinds are watched. tests/e2e/test_backup_restore.py runs the same scenarios on r
 
 from __future__ import annotations
 
+import datetime
 import json
+import os
 import secrets
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 import yaml
+from ansible.module_utils.simpledb.schedule import parse_time
 
 from tests.conftest import ROOT
 from tests.e2e.backups import (
@@ -125,6 +131,9 @@ class Bed:
             "-p",
             json.dumps({"status": status}),
         )
+
+    def patch_spec(self, name: str, spec: dict) -> None:
+        self.sdb.patch(name, spec)
 
     def get(self, kind: str, name: str) -> dict:
         return self.sdb.get(name, kind)
@@ -372,3 +381,141 @@ def test_operator_killed_mid_restore_converges(bed, server):
     assert_writable(server.connect, database)
     assert not {f"{database}__sdb_restore", f"{database}__sdb_previous"} & databases(connect_to(server))
     assert bed.get("simpledb", "shop")["status"]["phase"] == "Ready"
+
+
+SCHEDULE_PLAYBOOK = """
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Derive the simpledb role's facts
+      ansible.builtin.include_role:
+        name: simpledb
+        tasks_from: spec.yml
+        public: true
+    - name: Run the simpledb role's schedule step
+      ansible.builtin.include_role:
+        name: simpledb
+        tasks_from: backup_schedule.yml
+"""
+
+
+def run_schedule_step(bed, tmp_path) -> dict:
+    """The simpledb role's backup_schedule.yml, as the end of a SimpleDB reconcile runs it."""
+    cr = bed.get("simpledb", "shop")
+    facts = {
+        "ansible_operator_meta": {"name": "shop", "namespace": bed.sdb.namespace},
+        "_example_com_simpledb": cr,
+        "_example_com_simpledb_spec": cr["spec"],
+    }
+    (tmp_path / "facts.json").write_text(json.dumps(facts))
+    (tmp_path / "schedule.yml").write_text(SCHEDULE_PLAYBOOK)
+    result = subprocess.run(
+        [
+            os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),
+            str(tmp_path / "schedule.yml"),
+            "-e",
+            f"@{tmp_path / 'facts.json'}",
+        ],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "K8S_AUTH_KUBECONFIG": bed.operator.kubeconfig,
+            "ANSIBLE_PYTHON_INTERPRETER": sys.executable,
+            "ANSIBLE_STDOUT_CALLBACK": "json",
+            "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1",
+        },
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    output = json.loads(result.stdout)
+    [requeue] = [
+        t["hosts"]["localhost"]
+        for t in output["plays"][0]["tasks"]
+        if t["task"]["name"].endswith("Come back at the next scheduled time")
+    ]
+    return {
+        "requeue_after": requeue["period"],
+        "changed": output["stats"]["localhost"]["changed"],
+    }
+
+
+def scheduled_backups(bed) -> list[dict]:
+    items = bed.kubectl.get(
+        "-n", bed.sdb.namespace, "simpledbbackups", "-l", "simpledb.example.com/scheduled=true"
+    )["items"]
+    return sorted(items, key=lambda b: b["metadata"]["name"])
+
+
+def sleep_until(moment: str) -> None:
+    wait = (parse_time(moment) - datetime.datetime.now(datetime.UTC)).total_seconds() + 1
+    if wait > 0:
+        time.sleep(wait)
+
+
+def test_a_schedule_takes_backups_and_retention_prunes_them(bed, server, tmp_path):
+    database = "sched_" + secrets.token_hex(3)
+    make_database(server.connect, database)
+    bed.simpledb("shop", database)
+    bed.patch_spec(
+        "shop",
+        {
+            "backup": {
+                "schedule": "*/1 * * * *",
+                "destination": {"volume": {"path": str(bed.volume)}},
+                "retention": {"count": 1},
+            }
+        },
+    )
+    bed.start()
+
+    # Just created: the first scheduled time after the SimpleDB's creation is awaited.
+    first = run_schedule_step(bed, tmp_path)
+    assert scheduled_backups(bed) == []
+    status = bed.get("simpledb", "shop")["status"]
+    assert status["backups"] == [] and "lastScheduleTime" not in status["backupSchedule"]
+    next_time = status["backupSchedule"]["nextScheduleTime"]
+    seconds = int(first["requeue_after"].rstrip("s"))
+    assert 0 < seconds <= 62 and next_time.endswith(":00Z")
+
+    sleep_until(next_time)
+    run_schedule_step(bed, tmp_path)
+    [b1] = scheduled_backups(bed)
+    assert (
+        b1["metadata"]["name"] == "shop-" + next_time.replace("-", "").replace(":", "").replace("T", "-")[:-1]
+    )
+    assert b1["metadata"]["annotations"]["simpledb.example.com/scheduled-time"] == next_time
+    assert b1["metadata"]["ownerReferences"][0]["kind"] == "SimpleDB"
+    assert b1["spec"]["deleteArtifactOnDelete"] is True
+    status = bed.get("simpledb", "shop")["status"]
+    assert status["backupSchedule"]["lastScheduleTime"] == next_time
+    assert [(b["name"], b["phase"]) for b in status["backups"]] == [(b1["metadata"]["name"], "Pending")]
+    location1 = bed.wait("simpledbbackup", b1["metadata"]["name"], "Succeeded")["status"]["location"]
+    assert Path(location1).exists()
+
+    second_time = bed.get("simpledb", "shop")["status"]["backupSchedule"]["nextScheduleTime"]
+    sleep_until(second_time)
+    run_schedule_step(bed, tmp_path)
+    b1_again, b2 = scheduled_backups(bed)
+    assert b1_again["metadata"]["name"] == b1["metadata"]["name"]
+    bed.wait("simpledbbackup", b2["metadata"]["name"], "Succeeded")
+
+    # The newer one succeeded: retention (count 1) removes the older, artifact and all.
+    run_schedule_step(bed, tmp_path)
+    wait_until(
+        lambda: [b["metadata"]["name"] for b in scheduled_backups(bed)] == [b2["metadata"]["name"]],
+        60,
+        "the older backup to be pruned",
+    )
+    wait_until(lambda: not Path(location1).parent.exists(), 60, "the pruned backup's folder to go")
+    history = bed.get("simpledb", "shop")["status"]["backups"]
+    assert [(b["name"], b["phase"]) for b in history] == [(b2["metadata"]["name"], "Succeeded")]
+    reasons = [reason for _, reason, _ in events(bed.kubectl, bed.sdb.namespace, "SimpleDB", "shop")]
+    assert reasons.count("BackupScheduled") == 2 and "BackupsPruned" in reasons
+
+    # Nothing due, nothing to prune: the step changes nothing (a yearly schedule, so that no
+    # scheduled time passes between the two runs).
+    bed.patch_spec("shop", {"backup": {"schedule": "@yearly"}})
+    run_schedule_step(bed, tmp_path)
+    assert run_schedule_step(bed, tmp_path)["changed"] == 0
