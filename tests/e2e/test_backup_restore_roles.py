@@ -519,3 +519,76 @@ def test_a_schedule_takes_backups_and_retention_prunes_them(bed, server, tmp_pat
     bed.patch_spec("shop", {"backup": {"schedule": "@yearly"}})
     run_schedule_step(bed, tmp_path)
     assert run_schedule_step(bed, tmp_path)["changed"] == 0
+
+
+GATE_PLAYBOOK = """
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Derive the simpledb role's facts
+      ansible.builtin.include_role:
+        name: simpledb
+        tasks_from: spec.yml
+        public: true
+    - name: Run the pre-upgrade backup gate
+      ansible.builtin.include_role:
+        name: simpledb
+        tasks_from: backup_gate.yml
+        public: true
+    - name: Show the recorded backup
+      ansible.builtin.debug:
+        var: _simpledb_last_backup
+"""
+
+
+def test_the_pre_upgrade_backup_goes_to_s3(bed, server, minio, tmp_path):
+    database = "gate_" + secrets.token_hex(3)
+    make_database(server.connect, database)
+    bucket = minio.create_bucket()
+    bed.sdb.apply(s3_secret("backup-s3", minio.access_key, minio.secret_key))
+    bed.simpledb("shop", database)
+    bed.patch_spec(
+        "shop", {"backup": {"destination": {"s3": s3_destination(minio, bucket, "backup-s3", prefix="p")}}}
+    )
+    cr = bed.get("simpledb", "shop")
+    facts = {
+        "ansible_operator_meta": {"name": "shop", "namespace": bed.sdb.namespace},
+        "_example_com_simpledb": cr,
+        "_example_com_simpledb_spec": cr["spec"],
+        # What the probes found before the upgrade.
+        "_simpledb_login_host": "127.0.0.1",
+        "_simpledb_login_port": server.port,
+        "_simpledb_root_password": server.password,
+        "_simpledb_running_engine": "10.11.19-MariaDB",
+    }
+    (tmp_path / "facts.json").write_text(json.dumps(facts))
+    (tmp_path / "gate.yml").write_text(GATE_PLAYBOOK)
+    result = subprocess.run(
+        [
+            os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),
+            str(tmp_path / "gate.yml"),
+            "-e",
+            f"@{tmp_path / 'facts.json'}",
+        ],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "K8S_AUTH_KUBECONFIG": bed.operator.kubeconfig,
+            "ANSIBLE_PYTHON_INTERPRETER": sys.executable,
+            "ANSIBLE_STDOUT_CALLBACK": "json",
+            "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1",
+        },
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert minio.secret_key not in result.stdout and server.password not in result.stdout
+    recorded = json.loads(result.stdout)["plays"][0]["tasks"][-1]["hosts"]["localhost"][
+        "_simpledb_last_backup"
+    ]
+    name = recorded["name"]
+    assert name.startswith("pre-upgrade-10.11.19-")
+    prefix = f"p/{bed.sdb.namespace}/shop/{name}"
+    assert recorded["location"] == f"s3://{bucket}/{prefix}/{name}.manifest.json"
+    assert minio.keys(bucket) == [f"{prefix}/{name}.manifest.json", f"{prefix}/{name}.sql.gz"]
