@@ -92,14 +92,16 @@ def definitions(connect: Connect, database: str) -> dict[str, str]:
         conn.close()
 
 
-def make_database(connect: Callable[..., Any], database: str, blob_mib: int = 0) -> None:
+def make_database(connect: Callable[..., Any], database: str, blob_mib: int = 0, create: bool = True) -> None:
     """An application database: tables with a foreign key, a view, unicode, NULLs, DECIMALs; with
-    blob_mib, that many MiB of random (incompressible) blobs too. connect(database) connects."""
-    execute(
-        lambda: connect(None),
-        f"DROP DATABASE IF EXISTS `{database}`",
-        f"CREATE DATABASE `{database}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci",
-    )
+    blob_mib, that many MiB of random (incompressible) blobs too. connect(database) connects;
+    create=False fills a database that exists (a SimpleDB's)."""
+    if create:
+        execute(
+            lambda: connect(None),
+            f"DROP DATABASE IF EXISTS `{database}`",
+            f"CREATE DATABASE `{database}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci",
+        )
     execute(
         lambda: connect(database),
         "CREATE TABLE customers (id INT PRIMARY KEY AUTO_INCREMENT, email VARCHAR(200) NOT NULL, "
