@@ -18,6 +18,7 @@ if _module_utils not in ansible.module_utils.__path__:
 
 pytest_plugins = [
     "tests.fixtures.mariadb",
+    "tests.fixtures.minio",
     "tests.fixtures.cluster",
     "tests.fixtures.crds",
     "tests.fixtures.operator",

@@ -20,6 +20,7 @@ description:
     their history, sequences, views, triggers, functions, procedures and events.
     DEFINER clauses are kept as they are, like C(mariadb-dump).
   - Memory stays bounded whatever the table sizes; see docs/backup-format.md.
+  - The backup goes into a directory (O(path)) or S3-compatible object storage (O(s3)).
   - The artifact appears only when complete; a failed backup leaves nothing behind.
 version_added: "0.1.0"
 author: SimpleDB operator authors
@@ -31,8 +32,8 @@ options:
   path:
     description:
       - Directory (for example a mounted volume) the backup is written into. Created if missing.
+      - One of O(path) and O(s3) is required.
     type: path
-    required: true
   name:
     description:
       - Backup name; the files are C(<name>.sql.gz) (or C(.sql)) and C(<name>.manifest.json).
@@ -65,6 +66,7 @@ options:
     default: false
 extends_documentation_fragment:
   - simpledb_login
+  - simpledb_s3
 notes:
   - Check mode connects, checks the database exists and reports where the backup would go.
   - The backup user needs SELECT, SHOW VIEW, TRIGGER, EVENT and LOCK TABLES on the
@@ -88,11 +90,24 @@ EXAMPLES = r"""
     name: shop-before-upgrade
     compression: none
     jobs: 1
+
+- name: Back up to S3-compatible storage, credentials from a Secret read earlier
+  simpledb_backup:
+    login_password: "{{ root_password }}"
+    database: shop
+    name: shop-nightly
+    s3:
+      bucket: db-backups
+      prefix: simpledb/apps/shop/shop-nightly
+      endpoint: https://minio.storage.svc:9000
+      access_key: "{{ s3_secret.data['access-key-id'] | b64decode }}"
+      secret_key: "{{ s3_secret.data['secret-access-key'] | b64decode }}"
+  no_log: true
 """
 
 RETURN = r"""
 location:
-  description: Where the data file is.
+  description: Where the data file is (a path, or C(s3://bucket/key)).
   returned: success
   type: str
   sample: /backups/shop-20250101T000000Z.sql.gz
@@ -152,14 +167,14 @@ from ansible.module_utils.simpledb.connection import (
 )
 from ansible.module_utils.simpledb.dump import BackupError, Dumper, DumpOptions
 from ansible.module_utils.simpledb.manifest import data_name, manifest_name
-from ansible.module_utils.simpledb.storage import StorageError, storage_from_params
+from ansible.module_utils.simpledb.storage import StorageError, storage_argument_spec, storage_from_params
 
 
 def main():
     argument_spec = connection_argument_spec()
     argument_spec.update(
         database={"type": "str", "required": True},
-        path={"type": "path", "required": True},
+        **storage_argument_spec(),
         name={"type": "str"},
         compression={"type": "str", "choices": ["gzip", "none"], "default": "gzip"},
         compression_level={"type": "int", "default": 6},
@@ -167,7 +182,12 @@ def main():
         lock_wait_timeout={"type": "int", "default": 60},
         overwrite={"type": "bool", "default": False},
     )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    module = AnsibleModule(
+        argument_spec=argument_spec,
+        mutually_exclusive=[("path", "s3")],
+        required_one_of=[("path", "s3")],
+        supports_check_mode=True,
+    )
     require_pymysql(module)
     params = module.params
     if not 1 <= params["jobs"] <= 64:
@@ -186,7 +206,12 @@ def main():
     data_file = data_name(name, params["compression"])
     try:
         if module.check_mode:
-            _check(module, params, connect, os.path.join(params["path"], data_file), name)
+            location = (
+                os.path.join(params["path"], data_file)
+                if params["path"]
+                else storage_from_params(params).location(data_file)
+            )
+            _check(module, params, connect, location, name)
         storage = storage_from_params(params, create=True)
         existing = [n for n in (manifest_name(name), data_file) if storage.exists(n)]
         if existing and not params["overwrite"]:

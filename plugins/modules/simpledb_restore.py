@@ -28,7 +28,8 @@ options:
   location:
     description:
       - The backup's data file or manifest, as M(simpledb_backup) returned it
-        (for example C(/backups/shop-20250101T000000Z.sql.gz)).
+        (for example C(/backups/shop-20250101T000000Z.sql.gz)), a path or C(s3://bucket/key).
+      - An C(s3://) location needs O(s3) for the endpoint and credentials.
     type: str
     required: true
   database:
@@ -47,6 +48,7 @@ options:
     default: 2
 extends_documentation_fragment:
   - simpledb_login
+  - simpledb_s3
 notes:
   - Check mode verifies the artifact against its manifest and connects, changing nothing.
   - The restore user needs ALL on the target database and on the C(__sdb_restore) and
@@ -68,6 +70,16 @@ EXAMPLES = r"""
     location: /backups/shop-20250101T000000Z.manifest.json
     database: shop_copy
     read_only: false
+
+- name: Restore from S3-compatible storage
+  simpledb_restore:
+    login_password: "{{ root_password }}"
+    location: s3://db-backups/simpledb/apps/shop/shop-nightly/shop-nightly.manifest.json
+    s3:
+      endpoint: https://minio.storage.svc:9000
+      access_key: "{{ s3_secret.data['access-key-id'] | b64decode }}"
+      secret_key: "{{ s3_secret.data['secret-access-key'] | b64decode }}"
+  no_log: true
 """
 
 RETURN = r"""
@@ -130,7 +142,7 @@ from ansible.module_utils.simpledb.connection import (
 )
 from ansible.module_utils.simpledb.load import RestoreError, RestoreOptions, Restorer, verify_artifact
 from ansible.module_utils.simpledb.manifest import backup_name_of
-from ansible.module_utils.simpledb.storage import StorageError, storage_for_location
+from ansible.module_utils.simpledb.storage import StorageError, storage_argument_spec, storage_for_location
 
 
 def main():
@@ -140,6 +152,7 @@ def main():
         database={"type": "str"},
         read_only={"type": "bool", "default": True},
         jobs={"type": "int", "default": 2},
+        s3=storage_argument_spec()["s3"],
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     require_pymysql(module)
@@ -157,7 +170,7 @@ def main():
         return connect_from_params(params, read_timeout=None, **kwargs)
 
     try:
-        storage, object_name = storage_for_location(params["location"])
+        storage, object_name = storage_for_location(params["location"], params["s3"])
         restorer = Restorer(
             connect,
             storage,

@@ -15,6 +15,8 @@ import os
 import tempfile
 from typing import IO, Any
 
+_PARTIAL_PREFIX = ".partial-"
+
 
 class StorageError(Exception):
     """The storage backend could not do what was asked; the message says what and where."""
@@ -69,13 +71,18 @@ class Storage(abc.ABC):
     def location(self, name: str) -> str:
         """Where the object is, as a user would write it (a path, or s3://bucket/key)."""
 
+    def discard_incomplete(self) -> int:
+        """Remove what writes that never committed or aborted (a killed process) left under the
+        root; returns how many. Only while nothing is writing into this root."""
+        return 0
+
 
 class _FileWriteStream(WriteStream):
     """Writes to a temporary file beside the target; commit renames it into place."""
 
     def __init__(self, target: str) -> None:
         self._target = target
-        fd, self._temp = tempfile.mkstemp(prefix=".partial-", dir=os.path.dirname(target))
+        fd, self._temp = tempfile.mkstemp(prefix=_PARTIAL_PREFIX, dir=os.path.dirname(target))
         self._file = os.fdopen(fd, "wb")
 
     def write(self, data: bytes) -> int:
@@ -142,26 +149,51 @@ class PathStorage(Storage):
     def location(self, name: str) -> str:
         return os.path.join(self.root, name)
 
+    def discard_incomplete(self) -> int:
+        partial = [n for n in os.listdir(self.root) if n.startswith(_PARTIAL_PREFIX)]
+        for name in partial:
+            try:
+                os.unlink(os.path.join(self.root, name))
+            except FileNotFoundError:
+                pass
+        return len(partial)
+
 
 def storage_argument_spec() -> dict[str, dict[str, Any]]:
-    """Options that choose the storage backend (an ``s3`` option joins ``path`` later)."""
-    return {"path": {"type": "path"}}
+    """Options that choose the storage backend: a directory (``path``) or S3 (``s3``)."""
+    from ansible.module_utils.simpledb.storage_s3 import s3_argument_spec
+
+    return {"path": {"type": "path"}, "s3": {"type": "dict", "options": s3_argument_spec()}}
 
 
 def storage_from_params(params: dict[str, Any], create: bool = False) -> Storage:
     """The backend the module parameters ask for."""
     if params.get("path"):
         return PathStorage(params["path"], create=create)
-    raise StorageError("No backup destination given: set path")
+    if params.get("s3"):
+        from ansible.module_utils.simpledb.storage_s3 import S3Storage
+
+        return S3Storage.from_params(params["s3"])
+    raise StorageError("No backup destination given: set path or s3")
 
 
-def storage_for_location(location: str) -> tuple[Storage, str]:
+def storage_for_location(location: str, s3: dict[str, Any] | None = None) -> tuple[Storage, str]:
     """The backend holding a location, and the object's name in it.
 
-    ``/backups/db-1.sql.gz`` → (PathStorage("/backups"), ``db-1.sql.gz``).
+    ``/backups/db-1.sql.gz`` → (PathStorage("/backups"), ``db-1.sql.gz``);
+    ``s3://bucket/db/db-1.sql.gz`` → (S3Storage of bucket, prefix ``db``, ``db-1.sql.gz``),
+    reached with the endpoint and credentials in ``s3`` (its bucket and prefix are ignored).
     """
+    if location.startswith("s3://"):
+        from ansible.module_utils.simpledb.storage_s3 import S3Storage, parse_s3_location
+
+        if not s3:
+            raise StorageError(f"{location} is in S3: give the s3 option with the endpoint and credentials")
+        bucket, key = parse_s3_location(location)
+        prefix, _, name = key.rpartition("/")
+        return S3Storage.from_params({**s3, "bucket": bucket}, prefix=prefix), name
     if "://" in location:
-        raise StorageError(f"Unsupported backup location {location!r}: give a file path")
+        raise StorageError(f"Unsupported backup location {location!r}: give a file path or s3://bucket/key")
     root, _, name = location.rstrip("/").rpartition("/")
     if not name:
         raise StorageError(f"The backup location {location!r} names no file")
