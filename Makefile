@@ -53,6 +53,12 @@ lint: venv ## ansible-lint (production profile), yamllint and ruff.
 test: deps ## Run the whole test suite (sets up everything it needs).
 	@PATH=$(VENV)/bin:$$PATH $(VENV)/bin/pytest $(PYTEST_ARGS)
 
+.PHONY: molecule
+molecule: deps ## Molecule's local scenario on the test bed (MOLECULE_SCENARIO=local).
+	@testbed/cluster.sh up
+	@eval "$$(testbed/cluster.sh env)" && export K8S_AUTH_KUBECONFIG=$$KUBECONFIG && \
+	  PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/molecule test -s $(or $(MOLECULE_SCENARIO),local)
+
 .PHONY: bench
 bench: deps ## Benchmarks: print tables and write docs/benchmarks.md.
 	@PATH=$(VENV)/bin:$$PATH $(PY) -m bench $(BENCH_ARGS)
