@@ -84,7 +84,7 @@ def add_arguments(group: argparse._ArgumentGroup) -> None:
     )
     group.add_argument("--jobs", type=int, default=4, help="connections of the parallel runs (default 4)")
     group.add_argument(
-        "--repeat", type=int, default=2, help="runs of each backup; the fastest counts (default 2)"
+        "--repeat", type=int, default=2, help="runs of each measurement; the fastest counts (default 2)"
     )
     group.add_argument("--workdir", help="where the server and the dumps go (default a temporary directory)")
 
@@ -351,7 +351,10 @@ def _report(args, load: str, version: str, generated: dict, backups: dict, resto
     svg_path = "docs/benchmarks-backup.svg"
     markdown = f"""## Backup and restore throughput
 
-`python -m bench backup --size-gb {args.size_gb:g} --jobs {jobs}`, measured {time.strftime("%Y-%m-%d")}.
+`python -m bench backup --size-gb {args.size_gb:g} --jobs {jobs} --repeat {args.repeat}`, measured
+{time.strftime("%Y-%m-%d")}: each measurement ran {args.repeat} times, interleaved with the others, and
+the fastest run counts; InnoDB's dirty pages were flushed before each restore, which went
+into an empty database.
 "speed vs stock" is the stock tool's time divided by this tool's (above 1 is faster), for
 the same data and compression in the same run: mariadb-dump `--single-transaction` (piped to
 `gzip -6` for gzip) for backups, the `mariadb` client loading mariadb-dump's file for

@@ -47,6 +47,7 @@ ProgressCallback = Callable[[dict[str, Any]], None]
 _READ_BLOCK = 1024 * 1024
 _COMPLETE_MARK = b"-- simpledb-backup-complete"
 _DEADLOCK_RETRIES = 5
+_RUN_BYTES = 64 * 1024 * 1024
 _DEFERRED_SECTIONS = ("view-placeholders", "routines", "views", "triggers", "events")
 
 
@@ -306,15 +307,22 @@ class Restorer:
         return conn
 
     def _load(self, control: Any) -> None:
-        """Definitions on the control connection, rows through ``jobs`` worker connections
-        that take the INSERTs from one queue as each becomes free."""
+        """Definitions on the control connection, rows through ``jobs`` worker connections.
+
+        A table's INSERTs go to one worker in runs of about _RUN_BYTES, each run to the
+        worker with the least work so far: rows then arrive in key order within a run (no
+        page splits between two connections appending next to each other) while several
+        tables, or the runs of one large table, load in parallel.
+        """
         self._execute(control, f"USE {quote_identifier(self.staging)}")
-        statements: queue.Queue[bytes | None] = queue.Queue(maxsize=2 * self.options.jobs)
+        queues: list[queue.Queue[bytes | None]] = [queue.Queue(maxsize=4) for _ in range(self.options.jobs)]
+        assigned = [0] * self.options.jobs
+        runs: dict[bytes, list[int]] = {}  # table -> [worker, bytes sent in this run]
         errors: list[BaseException] = []
         workers: list[threading.Thread] = []
         loaded = {"statements": 0, "bytes": 0}
 
-        def work(conn: Any) -> None:
+        def work(conn: Any, statements: queue.Queue[bytes | None]) -> None:
             try:
                 with conn.cursor() as cur:
                     while (statement := statements.get()) is not None:
@@ -326,6 +334,15 @@ class Restorer:
                     pass
             finally:
                 conn.close()
+
+        def route(statement: bytes) -> queue.Queue[bytes | None]:
+            table = statement[: statement.find(b" (")]  # "INSERT INTO `t`" or a SETVAL
+            run = runs.get(table)
+            if run is None or run[1] >= _RUN_BYTES:
+                run = runs[table] = [assigned.index(min(assigned)), 0]
+            run[1] += len(statement)
+            assigned[run[0]] += len(statement)
+            return queues[run[0]]
 
         try:
             with self._open_data() as stream:
@@ -340,13 +357,16 @@ class Restorer:
                     elif section == "data":
                         if not workers:
                             self._progress({"event": "definitions_loaded"})
-                            for index in range(self.options.jobs):
+                            for index, statements in enumerate(queues):
                                 thread = threading.Thread(
-                                    target=work, args=(self._worker(),), name=f"load-{index}", daemon=True
+                                    target=work,
+                                    args=(self._worker(), statements),
+                                    name=f"load-{index}",
+                                    daemon=True,
                                 )
                                 thread.start()
                                 workers.append(thread)
-                        statements.put(statement)
+                        route(statement).put(statement)
                         loaded["statements"] += 1
                         loaded["bytes"] += len(statement)
                     else:
@@ -356,7 +376,7 @@ class Restorer:
                 f"The backup's data file cannot be decompressed ({exc}): it is damaged. Nothing was changed"
             ) from exc
         finally:
-            for _ in workers:
+            for statements in queues[: len(workers)]:
                 statements.put(None)
             for thread in workers:
                 thread.join()
