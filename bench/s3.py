@@ -83,7 +83,7 @@ def _measure(server, s3: dict, workdir: Path, jobs: int) -> list[list[str]]:
         pipeline = (
             f"set -o pipefail; {dump}" + (" | gzip -6" if compression == "gzip" else "") + f" > {target}"
         )
-        baseline = measure(["bash", "-c", pipeline])
+        baseline = measure(["bash", "-c", pipeline], server_pid=server.process.pid)
         what = f"backup, {'uncompressed' if compression == 'none' else 'gzip -6'}"
         rows.append(_row(what, "mariadb-dump > local file", baseline, baseline, target.stat().st_size))
         for connections in (1, jobs):
@@ -101,17 +101,21 @@ def _measure(server, s3: dict, workdir: Path, jobs: int) -> list[list[str]]:
                         else {"path": str(workdir)}
                     ),
                 }
-                result, outcome = _module("simpledb_backup", arguments, workdir)
+                result, outcome = _module(server, "simpledb_backup", arguments, workdir)
                 tool = f"simpledb_backup jobs={connections} > {'S3' if destination == 's3' else 'local file'}"
                 rows.append(_row(what, tool, result, baseline, outcome["size"]))
                 print(f"{what}: {tool}: {result.seconds:.1f}s", file=sys.stderr)
                 if destination == "s3" and compression == "gzip" and connections == jobs:
                     restore_from = outcome["manifest"]
     _sql(server, "CREATE DATABASE restore_client", None)
-    baseline = measure([*_client_args(server), "restore_client"], stdin=str(workdir / "mariadb-dump.sql"))
+    baseline = measure(
+        [*_client_args(server), "restore_client"],
+        stdin=str(workdir / "mariadb-dump.sql"),
+        server_pid=server.process.pid,
+    )
     rows.append(_row("restore", "mariadb < local mariadb-dump.sql", baseline, baseline))
     arguments = {**server.login(), "location": restore_from, "database": "restore_s3", "jobs": jobs, "s3": s3}
-    result, outcome = _module("simpledb_restore", arguments, workdir)
+    result, outcome = _module(server, "simpledb_restore", arguments, workdir)
     verified = "" if outcome["verified"] else " (NOT VERIFIED)"
     rows.append(_row("restore", f"simpledb_restore jobs={jobs} < S3 (gzip){verified}", result, baseline))
     return rows
