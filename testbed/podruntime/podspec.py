@@ -258,7 +258,8 @@ def plan_container(
         raise PodConfigError("the pod has no MariaDB container")
     resolver = Resolver(core, pod)
     env = resolver.env(container)
-    args = server_args(container)
+    # As the kubelet does, $(VAR) in command and args refers to the container's environment.
+    args = [expand_references(arg, env) for arg in server_args(container)]
 
     files_root = work_dir / "fs"
     shutil.rmtree(files_root, ignore_errors=True)
