@@ -1,0 +1,173 @@
+"""simpledb_replication against three real MariaDB servers on loopback: set up, idempotence,
+failover, switchover, a diverged former primary, and secrets kept out of the result."""
+
+from __future__ import annotations
+
+import time
+
+import pymysql
+import pytest
+
+from tests.fixtures.ansible_module import run_module
+
+REPLICATION_PASSWORD = "repl-secret-4711"
+
+
+@pytest.fixture
+def group(mariadb_factory):
+    """Three fresh servers as the SimpleDB role configures them: binary log with GTIDs, a server id
+    each, read-only at start."""
+    servers = []
+    for index in range(3):
+        server = mariadb_factory(
+            [
+                "--log-bin=mariadb-bin",
+                "--log-slave-updates=ON",
+                "--binlog-format=ROW",
+                f"--server-id={1000 + index}",
+                "--read-only=ON",
+            ]
+        )
+        # The fixture's bootstrap (the root user for TCP) went to the binary log; a fresh server of
+        # the role's has none of its own.
+        with server.connect() as conn, conn.cursor() as cur:
+            cur.execute("RESET MASTER")
+        servers.append(server)
+    return servers
+
+
+def args(group, **extra):
+    return {
+        "servers": [
+            {"name": f"db-{i}", "host": s.host, "port": s.port, "ready": True} for i, s in enumerate(group)
+        ],
+        "login_password": group[0].password,
+        "replication_password": REPLICATION_PASSWORD,
+        "connect_retry": 1,
+        "wait_timeout": 30,
+        **extra,
+    }
+
+
+def query(server, sql: str, database: str | None = None) -> list[tuple]:
+    with server.connect(database) as conn, conn.cursor() as cur:
+        cur.execute(sql)
+        return list(cur.fetchall())
+
+
+def slave_status(server) -> list[dict]:
+    with server.connect() as conn, conn.cursor(pymysql.cursors.DictCursor) as cur:
+        cur.execute("SHOW SLAVE STATUS")
+        return list(cur.fetchall())
+
+
+def wait_rows(server, sql: str, expected, database: str = "app", timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    rows = None
+    while time.monotonic() < deadline:
+        rows = query(server, sql, database)
+        if rows == expected:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{sql} gave {rows}, expected {expected}")
+
+
+def write(server, ids: range) -> None:
+    with server.connect() as conn, conn.cursor() as cur:
+        cur.execute("CREATE DATABASE IF NOT EXISTS app")
+        cur.execute("CREATE TABLE IF NOT EXISTS app.t (id INT PRIMARY KEY)")
+        cur.executemany("INSERT INTO app.t VALUES (%s)", [(i,) for i in ids])
+
+
+def by_name(result: dict) -> dict[str, dict]:
+    return {s["name"]: s for s in result["servers"]}
+
+
+def test_one_primary_and_replicas_then_nothing_changes(group):
+    result = run_module("simpledb_replication", args(group))
+    assert not result.get("failed"), result
+    assert result["changed"] and result["primary"] == "db-0"
+    states = by_name(result)
+    assert states["db-0"]["state"] == "Primary" and states["db-0"]["read_only"] is False
+    assert [states[n]["state"] for n in ("db-1", "db-2")] == ["Streaming", "Streaming"]
+    assert all(states[n]["read_only"] for n in ("db-1", "db-2"))
+
+    write(group[0], range(1, 101))
+    for replica in group[1:]:
+        wait_rows(replica, "SELECT COUNT(*), SUM(id) FROM t", [(100, 5050)])
+        assert [row["Master_Port"] for row in slave_status(replica)] == [group[0].port]
+
+    again = run_module("simpledb_replication", args(group))
+    assert not again.get("failed"), again
+    assert again["changed"] is False and again["actions"] == []
+    # The password is neither returned nor in the messages.
+    assert REPLICATION_PASSWORD not in str(result) + str(again)
+
+
+def test_failover_promotes_the_most_advanced_replica_and_the_others_follow(group):
+    run_module("simpledb_replication", args(group))
+    write(group[0], range(1, 51))
+    for replica in group[1:]:
+        wait_rows(replica, "SELECT COUNT(*) FROM t", [(50,)])
+    # db-1 stops applying: db-2 is now the most advanced.
+    with group[1].connect() as conn, conn.cursor() as cur:
+        cur.execute("STOP SLAVE")
+    write(group[0], range(51, 61))
+    wait_rows(group[2], "SELECT COUNT(*) FROM t", [(60,)])
+    group[0].stop()
+
+    spec = args(group, failover=True)
+    spec["servers"][0]["ready"] = False
+    result = run_module("simpledb_replication", spec)
+    assert not result.get("failed"), result
+    assert result["primary"] == "db-2"
+    assert result["failover"]["from"] == "db-0" and result["failover"]["to"] == "db-2"
+    states = by_name(result)
+    assert states["db-0"]["state"] == "Unreachable"
+    assert states["db-1"]["state"] == "Streaming"
+    wait_rows(group[1], "SELECT COUNT(*) FROM t", [(60,)])
+    write(group[2], range(61, 71))
+    wait_rows(group[1], "SELECT COUNT(*), SUM(id) FROM t", [(70, 2485)])
+
+    # The old primary returns read-only, in sync: it rejoins as a replica of db-2.
+    group[0].start(["--log-bin=mariadb-bin", "--log-slave-updates=ON", "--server-id=1000", "--read-only=ON"])
+    rejoined = run_module("simpledb_replication", args(group, primary="db-2"))
+    assert by_name(rejoined)["db-0"]["state"] == "Streaming", rejoined
+    wait_rows(group[0], "SELECT COUNT(*), SUM(id) FROM t", [(70, 2485)])
+
+
+def test_switchover_waits_for_the_target_and_loses_nothing(group):
+    run_module("simpledb_replication", args(group))
+    write(group[0], range(1, 1001))
+    result = run_module("simpledb_replication", args(group, switchover_to="db-1"))
+    assert not result.get("failed"), result
+    assert result["primary"] == "db-1" and result["switchover"]["from"] == "db-0"
+    states = by_name(result)
+    assert states["db-0"]["read_only"] is True and states["db-0"]["state"] == "Streaming"
+    assert states["db-1"]["read_only"] is False
+    assert query(group[1], "SELECT COUNT(*) FROM app.t") == [(1000,)]
+    write(group[1], range(1001, 1011))
+    for server in (group[0], group[2]):
+        wait_rows(server, "SELECT COUNT(*) FROM t", [(1010,)])
+
+
+def test_a_former_primary_with_writes_of_its_own_is_diverged(group):
+    run_module("simpledb_replication", args(group))
+    write(group[0], range(1, 11))
+    wait_rows(group[1], "SELECT COUNT(*) FROM t", [(10,)])
+    # db-0 acknowledges a write no replica gets, then db-1 is promoted.
+    with group[1].connect() as conn, conn.cursor() as cur:
+        cur.execute("STOP SLAVE")
+    with group[2].connect() as conn, conn.cursor() as cur:
+        cur.execute("STOP SLAVE")
+    write(group[0], range(11, 12))
+    spec = args(group, failover=True)
+    spec["servers"][0]["ready"] = False
+    promoted = run_module("simpledb_replication", spec)
+    assert promoted["primary"] in ("db-1", "db-2")
+    with group[0].connect() as conn, conn.cursor() as cur:
+        cur.execute("SET GLOBAL read_only = ON")  # as after a restart
+    after = run_module("simpledb_replication", args(group, primary=promoted["primary"]))
+    assert by_name(after)["db-0"]["state"] == "Diverged", after
+    assert "rebuild" in by_name(after)["db-0"]["message"]
+    assert slave_status(group[0]) == []
