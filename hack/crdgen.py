@@ -216,6 +216,36 @@ def simpledb_spec() -> Schema:
                 maximum=9,
                 default=1,
             ),
+            "replication": obj(
+                "Failover and switchover of the primary when replicas > 1 (see docs/replication.md).",
+                {
+                    "autoFailover": boolean(
+                        "Promote the most advanced replica when the primary's pod is gone, or not Ready "
+                        "for failoverGracePeriodSeconds.",
+                        True,
+                    ),
+                    "failoverGracePeriodSeconds": integer(
+                        "How long the primary's pod may stay not Ready before a failover. A deleted or "
+                        "replaced pod fails over at once.",
+                        minimum=0,
+                        default=10,
+                    ),
+                    "switchoverTo": integer(
+                        "Request a switchover: the ordinal of the pod that should become the primary. The "
+                        "operator switches over once per new value (status.replication.switchoverTo records "
+                        "the last request done); a failover does not reset it.",
+                        minimum=0,
+                        maximum=8,
+                    ),
+                    "switchoverTimeoutSeconds": integer(
+                        "How long a switchover waits for the new primary to apply every write before it is "
+                        "cancelled (the old primary then accepts writes again).",
+                        minimum=1,
+                        default=60,
+                    ),
+                },
+                default={},
+            ),
             "storage": obj(
                 "The data volume of each server.",
                 {
@@ -326,6 +356,12 @@ def simpledb_spec() -> Schema:
         **{
             "x-kubernetes-validations": [
                 {
+                    "rule": "!has(self.replication) || !has(self.replication.switchoverTo) || "
+                    "self.replication.switchoverTo < (has(self.replicas) ? self.replicas : 1)",
+                    "message": "replication.switchoverTo must be the ordinal of a pod, below replicas",
+                    "fieldPath": ".replication.switchoverTo",
+                },
+                {
                     "rule": "!has(self.backupBeforeDelete) || !self.backupBeforeDelete || has(self.backup)",
                     "message": "backupBeforeDelete needs backup.destination",
                     "fieldPath": ".backupBeforeDelete",
@@ -358,6 +394,40 @@ def simpledb_status() -> Schema:
             "schemaVersion": integer("Highest migration applied, from the history table.", format="int64"),
             "endpoint": string("host:port of the client Service."),
             "secretName": string("Secret with the credentials."),
+            "currentPrimary": string("Name of the pod that is the primary (accepts writes)."),
+            "replicas": {
+                "type": "array",
+                "description": "The replicas (replicas > 1): each one's replication state and lag.",
+                "items": obj(
+                    "A replica.",
+                    {
+                        "name": string("Pod name."),
+                        "state": string(
+                            "Streaming (caught up; serves reads through <name>-replicas), CatchingUp, "
+                            "Connecting, Error (a replication thread stopped), Diverged (it holds writes the "
+                            "primary lacks: rebuild it), NotSeedable or Unreachable.",
+                        ),
+                        "lagSeconds": integer("Seconds behind the primary (Seconds_Behind_Master)."),
+                        "message": string("The state in words."),
+                    },
+                ),
+            },
+            "replication": obj(
+                "What the operator records about the replication.",
+                {
+                    "primaryUID": string("UID of the primary's pod; another UID means the pod was replaced."),
+                    "switchoverTo": integer("The last spec.replication.switchoverTo request done."),
+                    "lastFailover": obj(
+                        "The latest automatic failover.",
+                        {
+                            "from": string("The lost primary."),
+                            "to": string("The promoted replica."),
+                            "position": string("Its GTID position when promoted."),
+                            "time": string("When.", format="date-time"),
+                        },
+                    ),
+                },
+            ),
             "lastBackup": obj(
                 "The latest successful backup.",
                 {
@@ -526,6 +596,7 @@ def definitions() -> dict[str, Schema]:
                 column("Phase", ".status.phase"),
                 column("Engine", ".status.engineVersion"),
                 column("Schema", ".status.schemaVersion", "integer"),
+                column("Primary", ".status.currentPrimary", priority=1),
                 column("Endpoint", ".status.endpoint", priority=1),
                 column("Message", ".status.message", priority=1),
             ],

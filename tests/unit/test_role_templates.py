@@ -55,7 +55,7 @@ def openshift_objects(tmp_path_factory):
 
 
 def test_every_object_is_namespaced_and_named(kubernetes_objects):
-    assert len(kubernetes_objects) == 6
+    assert len(kubernetes_objects) == 8
     for obj in kubernetes_objects.values():
         assert obj["apiVersion"] and obj["kind"]
         assert obj["metadata"]["namespace"] == "apps"
@@ -88,7 +88,14 @@ def test_statefulset_runs_the_configured_server(kubernetes_objects):
         "name": "shop-db-credentials",
         "key": "root-password",
     }
-    assert env["MARIADB_DATABASE"]["value"] == "shop_db"
+    # The operator creates the database and user on the primary (so that they replicate): the
+    # image's init would write them to each server's own binary log.
+    assert "MARIADB_DATABASE" not in env and "MARIADB_USER" not in env
+    # A server_id per pod: 1000<ordinal>.
+    assert container["args"] == ["--server-id=1000$(SIMPLEDB_POD_INDEX)"]
+    assert env["SIMPLEDB_POD_INDEX"]["valueFrom"]["fieldRef"] == {
+        "fieldPath": "metadata.labels['apps.kubernetes.io/pod-index']"
+    }
     assert env["MARIADB_AUTO_UPGRADE"]["value"] == "1"
     assert container["resources"] == CR["spec"]["resources"]
     assert sts["spec"]["persistentVolumeClaimRetentionPolicy"]["whenDeleted"] == "Delete"
@@ -125,4 +132,8 @@ def test_openshift_pods_carry_no_fixed_ids(openshift_objects):
 
 def test_secret_holds_generated_passwords(kubernetes_objects):
     secret = kubernetes_objects["secrets_credentials"]
-    assert secret["stringData"] == {"root-password": "root-secret", "password": "app-secret"}
+    assert secret["stringData"] == {
+        "root-password": "root-secret",
+        "password": "app-secret",
+        "replication-password": "replication-secret",
+    }
