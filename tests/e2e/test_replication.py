@@ -4,8 +4,11 @@ mariadbd on the test bed; scale, failover and switchover. docs/replication.md de
 from __future__ import annotations
 
 import datetime
+import itertools
 import json
+import os
 import pathlib
+import threading
 import time
 
 import pymysql
@@ -18,7 +21,7 @@ pytestmark = [pytest.mark.cluster, pytest.mark.podruntime, pytest.mark.operator]
 ARTIFACTS = pathlib.Path("/tmp/ansible-operator/runner/example.com/v1alpha1/SimpleDB")
 
 
-def replicated(sdb, name: str, replicas: int, timeout: float = 300, primary: str | None = None) -> dict:
+def replicated(sdb, name: str, replicas: int, timeout: float = 600, primary: str | None = None) -> dict:
     """Wait until the spec is reconciled, the SimpleDB is Ready and every replica is Streaming. Runs
     with replicas end with requeue_after, so the operator's Successful condition is not awaited."""
     deadline = time.monotonic() + timeout
@@ -181,3 +184,194 @@ def test_three_replicas_replicate_writes_and_serve_reads(simpledb_operator, sdb)
 
     assert_runs_change_nothing(sdb, "shop")
 
+
+class Writer(threading.Thread):
+    """A client writing in a loop to whatever the <name>-primary Service routes to, as an
+    application would: one row per transaction, acknowledged when the commit returns."""
+
+    def __init__(self, sdb, name: str) -> None:
+        super().__init__(daemon=True)
+        self.sdb, self.name = sdb, name
+        self.stop = threading.Event()
+        self.acked: list[tuple[int, float]] = []
+        self.errors: list[tuple[float, str]] = []
+        self.password = sdb.secret(f"{name}-credentials")["password"]
+
+    def run(self) -> None:
+        next_id, conn = 1, None
+        while not self.stop.is_set():
+            try:
+                if conn is None:
+                    pods = endpoint_pods(self.sdb, f"{self.name}-primary")
+                    if not pods:
+                        raise RuntimeError("no endpoint")
+                    conn = pymysql.connect(
+                        host=self.sdb.resolve(
+                            f"{pods.pop()}.{self.name}-headless.{self.sdb.namespace}.svc.cluster.local"
+                        ),
+                        user="app",
+                        password=self.password,
+                        database=self.name,
+                        autocommit=True,
+                        connect_timeout=2,
+                        read_timeout=5,
+                        write_timeout=5,
+                    )
+                with conn.cursor() as cur:
+                    cur.execute("INSERT INTO writes (id) VALUES (%s)", (next_id,))
+                self.acked.append((next_id, time.monotonic()))
+                next_id += 1
+                time.sleep(0.05)
+            except Exception as exc:  # any failure: the client reconnects, as applications do
+                self.errors.append((time.monotonic(), str(exc)))
+                if conn is not None:
+                    try:
+                        conn.close()
+                    except Exception:
+                        pass
+                conn = None
+                time.sleep(0.2)
+
+    def longest_gap(self) -> float:
+        times = [t for _, t in self.acked]
+        return max((b - a for a, b in itertools.pairwise(times)), default=0.0)
+
+
+def start_writer(sdb, name: str) -> Writer:
+    app = pod_connect(sdb, name, f"{name}-0", user="app", database=name)
+    with app.cursor() as cur:
+        cur.execute("CREATE TABLE writes (id INT PRIMARY KEY, at TIMESTAMP(6) DEFAULT CURRENT_TIMESTAMP(6))")
+    app.close()
+    writer = Writer(sdb, name)
+    writer.start()
+    deadline = time.monotonic() + 30
+    while len(writer.acked) < 20:
+        assert time.monotonic() < deadline, writer.errors[-3:]
+        time.sleep(0.2)
+    return writer
+
+
+def stop_writer(writer: Writer, more: int = 20, timeout: float = 600) -> None:
+    """Let it write `more` rows after its last error (writes work again), then stop it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        last_error = writer.errors[-1][0] if writer.errors else 0.0
+        if len([t for _, t in writer.acked if t > last_error]) >= more:
+            break
+        assert time.monotonic() < deadline, f"writes did not resume: {writer.errors[-3:]}"
+        time.sleep(0.2)
+    writer.stop.set()
+    writer.join(10)
+
+
+def assert_every_ack_on(sdb, name: str, pods: list[str], writer: Writer, timeout: float = 60) -> None:
+    ids = [i for i, _ in writer.acked]
+    for pod in pods:
+        deadline = time.monotonic() + timeout
+        while True:
+            present = {r[0] for r in pod_query(sdb, name, pod, "SELECT id FROM writes", name)}
+            missing = [i for i in ids if i not in present]
+            if not missing:
+                break
+            assert time.monotonic() < deadline, f"{pod} lacks acknowledged writes {missing[:9]}"
+            time.sleep(1)
+
+
+def test_failover_promotes_a_replica_and_the_old_primary_rejoins(simpledb_operator, sdb, record_property):
+    sdb.apply(seed("shop", replicas=3))
+    replicated(sdb, "shop", 3, primary="shop-0")
+    writer = start_writer(sdb, "shop")
+
+    deleted_at = time.monotonic()
+    sdb.kubectl.run("delete", "-n", sdb.namespace, "pod/shop-0", "--wait=false")
+    deadline = time.monotonic() + 600
+    while True:
+        obj = sdb.get("shop")
+        if obj.get("status", {}).get("currentPrimary") not in (None, "shop-0"):
+            break
+        assert time.monotonic() < deadline, json.dumps(obj.get("status", {}), indent=1)
+        time.sleep(0.5)
+    promoted = obj["status"]["currentPrimary"]
+    assert promoted in ("shop-1", "shop-2")
+    assert obj["status"]["replication"]["lastFailover"]["from"] == "shop-0"
+    assert obj["status"]["replication"]["lastFailover"]["to"] == promoted
+    wait_endpoints(sdb, "shop-primary", {promoted})
+    stop_writer(writer)
+    gap = writer.longest_gap()
+    last_error = max((t for t, _ in writer.errors), default=deleted_at)
+    promoted_after = min(t for _, t in writer.acked if t > last_error) - deleted_at
+    record_property("failover_write_gap_seconds", round(gap, 1))
+    # Measured and reported against the target (under 30 s on the test bed); the gap is one check
+    # period plus part of a reconcile, so it grows with the machine's load.
+    print(
+        f"failover: {promoted} promoted; longest write gap {gap:.1f} s (target 30 s: "
+        f"{'met' if gap < 30 else 'missed'}; load average {os.getloadavg()[0]:.1f}); "
+        f"{len(writer.acked)} writes acknowledged; writes resumed {promoted_after:.1f} s after the deletion"
+    )
+
+    # Nothing acknowledged is lost, and the old primary rejoins as a replica with every write.
+    obj = replicated(sdb, "shop", 3, primary=promoted)
+    assert "shop-0" in [r["name"] for r in obj["status"]["replicas"]]
+    assert pod_query(sdb, "shop", "shop-0", "SELECT @@read_only") == [(1,)]
+    assert_every_ack_on(sdb, "shop", ["shop-0", "shop-1", "shop-2"], writer)
+    events = sdb.kubectl.get("-n", sdb.namespace, "events", "--field-selector=reason=Failover")["items"]
+    assert any(promoted in e["message"] for e in events), events
+
+
+def insert_rows(sdb, name: str, pod: str, ids: range) -> None:
+    conn = pod_connect(sdb, name, pod, user="app", database=name)
+    with conn.cursor() as cur:
+        cur.execute("CREATE TABLE IF NOT EXISTS kept (id INT PRIMARY KEY)")
+        cur.executemany("INSERT INTO kept VALUES (%s)", [(i,) for i in ids])
+    conn.close()
+
+
+def pods_of(sdb, name: str) -> list[str]:
+    items = sdb.kubectl.get("-n", sdb.namespace, "pods", f"-l=app.kubernetes.io/instance={name}")["items"]
+    return sorted(p["metadata"]["name"] for p in items)
+
+
+def test_scale_three_to_one_to_three_keeps_the_data_and_the_primary(simpledb_operator, sdb):
+    sdb.apply(seed("shop", replicas=3))
+    replicated(sdb, "shop", 3, primary="shop-0")
+    insert_rows(sdb, "shop", "shop-0", range(1, 51))
+
+    sdb.patch("shop", {"replicas": 1})
+    obj = replicated(sdb, "shop", 1, primary="shop-0")
+    assert obj["status"]["replicas"] == []
+    deadline = time.monotonic() + 120
+    while pods_of(sdb, "shop") != ["shop-0"]:
+        assert time.monotonic() < deadline, pods_of(sdb, "shop")
+        time.sleep(1)
+    assert not sdb.exists("service", "shop-replicas")
+    # Alone, the server accepts writes again (it starts without read-only).
+    insert_rows(sdb, "shop", "shop-0", range(51, 101))
+
+    sdb.patch("shop", {"replicas": 3})
+    replicated(sdb, "shop", 3, primary="shop-0")
+    for pod in ("shop-0", "shop-1", "shop-2"):
+        wait_rows(sdb, "shop", pod, "SELECT COUNT(*), SUM(id) FROM kept", [(100, 5050)], "shop")
+    wait_endpoints(sdb, "shop-replicas", {"shop-1", "shop-2"})
+
+
+def test_switchover_loses_no_write_and_scale_down_keeps_the_primary(simpledb_operator, sdb):
+    sdb.apply(seed("shop", replicas=3))
+    replicated(sdb, "shop", 3, primary="shop-0")
+    writer = start_writer(sdb, "shop")
+
+    sdb.patch("shop", {"replication": {"switchoverTo": 2}})
+    obj = replicated(sdb, "shop", 3, primary="shop-2")
+    assert obj["status"]["replication"]["switchoverTo"] == 2
+    wait_endpoints(sdb, "shop-primary", {"shop-2"})
+    stop_writer(writer)
+    assert_every_ack_on(sdb, "shop", ["shop-0", "shop-1", "shop-2"], writer)
+    assert pod_query(sdb, "shop", "shop-0", "SELECT @@read_only") == [(1,)]
+    assert pod_query(sdb, "shop", "shop-2", "SELECT @@read_only") == [(0,)]
+    events = sdb.kubectl.get("-n", sdb.namespace, "events", "--field-selector=reason=Switchover")["items"]
+    assert any("shop-2" in e["message"] for e in events), events
+    assert_runs_change_nothing(sdb, "shop")
+
+    # Scaling down would remove the primary (ordinal 2): it moves to pod 0 first, nothing lost.
+    sdb.patch("shop", {"replicas": 1, "replication": {"switchoverTo": None}})
+    replicated(sdb, "shop", 1, primary="shop-0")
+    assert_every_ack_on(sdb, "shop", ["shop-0"], writer)
