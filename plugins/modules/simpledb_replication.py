@@ -461,10 +461,11 @@ class Topology:
 
     @staticmethod
     def _stopped_cleanly(server: repl.Server) -> bool:
+        """A replication thread is stopped without an error (STOP SLAVE, or a failover's drain of the
+        relay log that kept the primary): starting it again is safe."""
         slave = server.slave
         return (
-            slave.get("Slave_IO_Running") == "No"
-            and slave.get("Slave_SQL_Running") == "No"
+            "No" in (slave.get("Slave_IO_Running"), slave.get("Slave_SQL_Running"))
             and not int(slave.get("Last_IO_Errno") or 0)
             and not int(slave.get("Last_SQL_Errno") or 0)
         )

@@ -171,3 +171,21 @@ def test_a_former_primary_with_writes_of_its_own_is_diverged(group):
     assert by_name(after)["db-0"]["state"] == "Diverged", after
     assert "rebuild" in by_name(after)["db-0"]["message"]
     assert slave_status(group[0]) == []
+
+
+def test_a_returning_primary_ahead_of_every_replica_stays_and_the_replicas_resume(group):
+    run_module("simpledb_replication", args(group))
+    write(group[0], range(1, 11))
+    for replica in group[1:]:
+        wait_rows(replica, "SELECT COUNT(*) FROM t", [(10,)])
+        # Only the IO thread, as a failover's drain leaves it.
+        with replica.connect() as conn, conn.cursor() as cur:
+            cur.execute("STOP SLAVE IO_THREAD")
+    write(group[0], range(11, 21))
+    # Judged lost (say its pod was replaced), but it is back and holds writes no replica has.
+    result = run_module("simpledb_replication", args(group, failover=True))
+    assert not result.get("failed"), result
+    assert result["primary"] == "db-0" and result["failover"] is None
+    assert any("stays the primary" in action for action in result["actions"])
+    for replica in group[1:]:
+        wait_rows(replica, "SELECT COUNT(*), SUM(id) FROM t", [(20, 210)])
