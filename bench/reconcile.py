@@ -211,13 +211,14 @@ def tree_cpu_seconds(pid: int) -> float:
 
 
 def run_starts(versions: list[tuple[float, dict]]) -> int:
-    """How many runs started: Successful turning False (the operator marking a run Running)."""
+    """How many runs started: the operator marking the CR Running (reason Running); a run's end
+    sets another reason."""
     starts, previous = 0, None
     for _, obj in versions:
-        successful = condition(obj, "Successful").get("status")
-        if successful == "False" and previous != "False":
+        reason = condition(obj, "Running").get("reason")
+        if reason == "Running" and previous != "Running":
             starts += 1
-        previous = successful
+        previous = reason
     return starts
 
 
