@@ -44,6 +44,7 @@ from ansible.module_utils.simpledb.manifest import (
     dump_manifest,
     manifest_name,
 )
+from ansible.module_utils.simpledb.migrations import read_schema_version
 from ansible.module_utils.simpledb.sqltext import (
     Column,
     chunk_is_framed,
@@ -70,7 +71,6 @@ _TRANSACTIONAL_ENGINES = {"InnoDB"}
 # The loader (and the mariadb client) split statements at these section markers' lines.
 SECTION_PREFIX = "-- simpledb-section: "
 SECTIONS = ("tables", "view-placeholders", "data", "routines", "views", "triggers", "events")
-SCHEMA_HISTORY_TABLE = "simpledb_schema_history"
 
 
 class BackupError(Exception):
@@ -326,7 +326,7 @@ class Dumper:
             for conn in workers:
                 self._execute(conn, "START TRANSACTION WITH CONSISTENT SNAPSHOT")
             objects = self._definitions(control, plans)
-            schema_version = self._schema_version(workers[0])
+            schema_version = read_schema_version(workers[0], self.database)
             data_file = data_name(name, self.options.compression)
             with storage.open_write(data_file) as stream:
                 writer = _ArtifactWriter(stream, self.options)
@@ -601,20 +601,6 @@ class Dumper:
             cur.execute(sql)
             row = cur.fetchone()
             return {d[0]: v for d, v in zip(cur.description, row, strict=True)}
-
-    def _schema_version(self, conn: Any) -> int | None:
-        with conn.cursor() as cur:
-            cur.execute(
-                "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s",
-                (self.database, SCHEMA_HISTORY_TABLE),
-            )
-            if not cur.fetchone()[0]:
-                return None
-            cur.execute(
-                f"SELECT MAX(version) FROM {quote_identifier(SCHEMA_HISTORY_TABLE)} WHERE success = 1"
-            )
-            value = cur.fetchone()[0]
-            return int(value) if value is not None else None
 
     # -- data --------------------------------------------------------------------------------
     def _dump_tables(self, workers: list[Any], plans: list[TablePlan], writer: _ArtifactWriter) -> None:
