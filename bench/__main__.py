@@ -13,7 +13,7 @@ from pathlib import Path
 
 # The sections, in the order they appear in docs/benchmarks.md. A new section is a module
 # in this package with NAME, add_arguments() and run(); list it here.
-SECTIONS = ["backup", "s3"]
+SECTIONS = ["backup", "s3", "reconcile"]
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
 DOC_HEADER = """# Benchmarks

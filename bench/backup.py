@@ -357,11 +357,12 @@ the fastest run counts; InnoDB's dirty pages were flushed before each restore, w
 into an empty database.
 "speed vs stock" is the stock tool's time divided by this tool's (above 1 is faster), for
 the same data and compression in the same run: mariadb-dump `--single-transaction` (piped to
-`gzip -6` for gzip) for backups, the `mariadb` client loading mariadb-dump's file for
-restores. simpledb_restore's time includes checking the file's sha256 first, loading into a
-staging database, comparing every table's row count and `CHECKSUM TABLE ... EXTENDED` with
-the manifest and swapping the tables in. Peak RSS is the process's maximum resident size
-(wait4); for the shell pipeline, its largest process.
+`gzip -6` for gzip; simpledb_backup deflates at level 6 too, with zlib-ng) for backups, the
+`mariadb` client loading mariadb-dump's file for restores. simpledb_restore's time includes
+checking the file's sha256 first, loading into a staging database, comparing every table's
+row count and `CHECKSUM TABLE ... EXTENDED` with the manifest and swapping the tables in.
+Peak RSS is the process's maximum resident size (wait4); for the shell pipeline, its largest
+process.
 
 {md_table}
 

@@ -32,7 +32,7 @@ def add_arguments(group: argparse._ArgumentGroup) -> None:
     group.add_argument(
         "--s3-size-gb", type=float, default=1.0, help="SQL size of the generated data (default 1)"
     )
-    group.add_argument("--s3-part-mib", type=int, default=16, help="multipart part size in MiB (default 16)")
+    group.add_argument("--s3-part-mib", type=int, default=8, help="multipart part size in MiB (default 8)")
 
 
 def run(args: argparse.Namespace) -> Report:

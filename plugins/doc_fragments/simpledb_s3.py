@@ -51,7 +51,7 @@ options:
           - Size of the multipart upload's parts in MiB (5 to 5120). The size doubles every 1000
             parts so that any artifact fits S3's 10,000 parts.
         type: int
-        default: 16
+        default: 8
 requirements:
   - boto3 (for O(s3))
 """

@@ -125,11 +125,17 @@ def owner_keys(child: dict[str, Any], owner: GVK) -> list[Key]:
 
 
 def objects_in_result(res: Any) -> list[dict[str, Any]]:
-    """Kubernetes objects in a kubernetes.core module result (`result`, `resources`)."""
+    """Kubernetes objects in a kubernetes.core module result (`result`, `resources`, and
+    `result.results[].result` of a k8s task given several definitions)."""
     if not isinstance(res, dict):
         return []
     found = []
-    candidates = [res.get("result"), *list(res.get("resources") or [])]
+    several = res.get("result").get("results") if isinstance(res.get("result"), dict) else None
+    candidates = [
+        res.get("result"),
+        *list(res.get("resources") or []),
+        *[r.get("result") for r in several or [] if isinstance(r, dict)],
+    ]
     for obj in candidates:
         if (
             isinstance(obj, dict)

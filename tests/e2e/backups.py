@@ -202,13 +202,24 @@ def descendants(pid: int) -> list[int]:
 def kill_operator(running) -> None:
     """SIGKILL the operator and everything it started (ansible-runner, the modules), as when its
     pod is deleted: nothing gets to clean up."""
-    victims = [running.process.pid, *descendants(running.process.pid)]
+    # Freeze the tree first, until no new process appears (a run starting meanwhile would
+    # otherwise escape as an orphan and carry on), then kill what was frozen.
+    root = running.process.pid
+    victims: list[int] = []
+    while new := [pid for pid in [root, *descendants(root)] if pid not in victims]:
+        for pid in new:
+            _signal(pid, signal.SIGSTOP)
+        victims += new
     for pid in victims:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        _signal(pid, signal.SIGKILL)
     running.process.wait(10)
+
+
+def _signal(pid: int, signum: int) -> None:
+    try:
+        os.kill(pid, signum)
+    except ProcessLookupError:
+        pass
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.02) -> Any:

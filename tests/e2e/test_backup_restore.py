@@ -185,10 +185,6 @@ def test_a_schedule_takes_backups_and_prunes_them(simpledb_operator, sdb, minio,
     assert reasons.count("BackupScheduled") >= 3 and "BackupsPruned" in reasons
 
 
-@pytest.mark.skip(
-    reason="issue 9 still open: in the last full run the backup half converged after the kill but the test "
-    "expected 1520 rows instead of 1521 (the history row); with that fixed, the restore half has not run yet"
-)
 @pytest.mark.parametrize("kind", ["volume", "s3"])
 def test_operator_killed_mid_backup_and_mid_restore_converges(
     operator, simpledb_crds, cluster, sdb, minio, tmp_path, kind

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 from ansible.module_utils.simpledb.connection import connect
 from ansible.module_utils.simpledb.dump import Dumper, DumpOptions
-from ansible.module_utils.simpledb.load import RestoreOptions, Restorer
+from ansible.module_utils.simpledb.load import RestoreOptions, Restorer, deferrable_keys, referenced_tables
 from ansible.module_utils.simpledb.storage import PathStorage
 
 from tests.fixtures.mariadb import free_port
@@ -567,4 +567,83 @@ def test_oversized_chunks_are_split_and_rows_streamed(source, tmp_path):
     with conn.cursor() as cur:
         cur.execute("DROP DATABASE chunky")
         cur.execute("DROP DATABASE chunky_copy")
+    conn.close()
+
+
+KEYED_TABLES = {
+    # Plain keys deferred: a prefix key, a key with a comment and one on a virtual column,
+    # around unique keys that stay in the CREATE.
+    "deferred": "CREATE TABLE keyed.deferred (id INT NOT NULL PRIMARY KEY, a INT NOT NULL, b VARCHAR(40), "
+    "c TEXT, v INT AS (a * 3) VIRTUAL, KEY kb (b), UNIQUE KEY ua (a), KEY kc (c(8), b) COMMENT 'it''s c', "
+    "UNIQUE KEY ub (b, a), KEY kv (v), KEY ka (a)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+    # The AUTO_INCREMENT column's only index is a plain key: it must stay.
+    "auto_key": "CREATE TABLE keyed.auto_key (n INT NOT NULL AUTO_INCREMENT, code CHAR(3) NOT NULL, "
+    "PRIMARY KEY (code), KEY kn (n), KEY kother (code, n)) ENGINE=InnoDB",
+    # A foreign key needs indexes on both sides: neither table defers.
+    "parent": "CREATE TABLE keyed.parent (id INT NOT NULL PRIMARY KEY, grp INT NOT NULL, KEY kgrp (grp)) "
+    "ENGINE=InnoDB",
+    "child": "CREATE TABLE keyed.child (id INT NOT NULL PRIMARY KEY, grp INT NOT NULL, KEY kchild (grp), "
+    "CONSTRAINT to_parent FOREIGN KEY (grp) REFERENCES parent (grp)) ENGINE=InnoDB",
+    "versioned": "CREATE TABLE keyed.versioned (id INT NOT NULL PRIMARY KEY, a INT, KEY ka (a)) "
+    "WITH SYSTEM VERSIONING",
+    "fulltext": "CREATE TABLE keyed.fulltext (id INT NOT NULL PRIMARY KEY, body TEXT, a INT, KEY ka (a), "
+    "FULLTEXT KEY fbody (body)) ENGINE=InnoDB",
+    "aria": "CREATE TABLE keyed.aria (id INT NOT NULL PRIMARY KEY, a INT, KEY ka (a)) ENGINE=Aria",
+}
+
+
+def test_plain_secondary_keys_are_added_after_the_rows(source, target, tmp_path):
+    """The restore creates a qualifying table without its plain keys and adds them after the
+    load; every table comes back identical, keys in the same order, and stays consistent."""
+    conn = source.connect()
+    with conn.cursor() as cur:
+        cur.execute("DROP DATABASE IF EXISTS keyed")
+        cur.execute("CREATE DATABASE keyed")
+        for create in KEYED_TABLES.values():
+            cur.execute(create)
+        cur.execute(
+            "INSERT INTO keyed.deferred (id, a, b, c) SELECT seq, seq * 7, CONCAT('b', seq % 500, '-', seq), "
+            "REPEAT(CHAR(65 + seq % 26), seq % 30) FROM keyed.seq_1_to_3000"
+        )
+        cur.execute("INSERT INTO keyed.auto_key (code) SELECT LPAD(seq, 3, '0') FROM keyed.seq_1_to_300")
+        cur.execute("INSERT INTO keyed.parent SELECT seq, seq % 10 FROM keyed.seq_1_to_100")
+        cur.execute("INSERT INTO keyed.child SELECT seq, seq % 10 FROM keyed.seq_1_to_50")
+        cur.execute("INSERT INTO keyed.versioned SELECT seq, seq FROM keyed.seq_1_to_20")
+        cur.execute("UPDATE keyed.versioned SET a = a + 1 WHERE id < 5")
+        cur.execute("INSERT INTO keyed.fulltext SELECT seq, CONCAT('word', seq), seq FROM keyed.seq_1_to_20")
+        cur.execute("INSERT INTO keyed.aria SELECT seq, seq FROM keyed.seq_1_to_20")
+        creates = {}
+        for name in KEYED_TABLES:
+            cur.execute(f"SHOW CREATE TABLE keyed.{name}")
+            creates[name] = cur.fetchone()[1].encode()
+    referenced = referenced_tables(list(creates.values()))
+    assert referenced == {b"`parent`"}
+    split = deferrable_keys(creates["deferred"], referenced)
+    assert split is not None
+    name, create, add_keys = split
+    assert name == b"`deferred`" and b"KEY `kb`" not in create and b"UNIQUE KEY `ua`" in create
+    assert add_keys == (
+        b"ALTER TABLE `deferred` ADD KEY `kb` (`b`), ADD KEY `kc` (`c`(8),`b`) COMMENT 'it''s c', "
+        b"ADD KEY `kv` (`v`), ADD KEY `ka` (`a`)"
+    )
+    kept = [name for name in KEYED_TABLES if deferrable_keys(creates[name], referenced) is None]
+    assert kept == ["auto_key", "parent", "child", "versioned", "fulltext", "aria"]
+
+    def opener(**kwargs):
+        return connect(host=source.host, port=source.port, password=source.password, **kwargs)
+
+    storage = PathStorage(str(tmp_path))
+    Dumper(opener, "keyed", DumpOptions(jobs=2)).run(storage, "keyed")
+    result = Restorer(opener, storage, "keyed", "keyed_copy", RestoreOptions(read_only=False)).run()
+    assert result["verified"] is True
+    restored, expected = describe(source, "keyed_copy"), describe(source, "keyed")
+    assert restored.pop("database") == expected.pop("database")
+    assert restored == expected
+    with conn.cursor() as cur:
+        cur.execute("CHECK TABLE keyed_copy.deferred EXTENDED")
+        assert cur.fetchall()[-1][2:] == ("status", "OK")
+        cur.execute("SELECT COUNT(*) FROM keyed_copy.deferred FORCE INDEX (kc) WHERE c LIKE 'C%'")
+        assert cur.fetchone()[0] == sum(1 for i in range(1, 3001) if i % 26 == 2 and i % 30)
+        cur.execute("DROP DATABASE keyed")
+        cur.execute("DROP DATABASE keyed_copy")
     conn.close()

@@ -1,6 +1,11 @@
 """Which watch events reach the queue: the primary predicates and DependentPredicate."""
 
-from testbed.runner.controller import dependent_update_passes, owner_keys, primary_update_passes
+from testbed.runner.controller import (
+    dependent_update_passes,
+    objects_in_result,
+    owner_keys,
+    primary_update_passes,
+)
 from testbed.runner.watches import GVK, Watch
 
 PROBE = GVK("conformance.example.com", "v1alpha1", "Probe")
@@ -94,3 +99,19 @@ def test_owner_keys_by_reference_and_annotation():
         }
     }
     assert owner_keys(annotated, PROBE) == [("ns", "p")]
+
+
+def test_children_are_learned_from_every_kind_of_k8s_result():
+    """The real operator learns children from the creates passing its proxy, whatever the task
+    looked like; the runner reads them from k8s, k8s_info and several-definition k8s results."""
+    config = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "ns"}}
+    service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s", "namespace": "ns"}}
+    assert objects_in_result({"changed": True, "result": config}) == [config]
+    assert objects_in_result({"resources": [config, service]}) == [config, service]
+    several = {
+        "changed": True,
+        "result": {"results": [{"changed": True, "result": config}, {"result": service}]},
+    }
+    assert objects_in_result(several) == [config, service]
+    assert objects_in_result({"changed": False, "result": {}}) == []
+    assert objects_in_result("not a result") == []

@@ -18,8 +18,10 @@ How one backup runs (docs/backup-format.md has the user's view):
    ``CHECKSUM TABLE ... EXTENDED`` runs inside the same snapshots.
 3. Output. Blocks of statements go to a bounded queue; with gzip each block is compressed
    by a thread pool into a gzip member of its own (zlib releases the GIL, and concatenated
-   members are one valid gzip stream). One writer thread appends them to the storage stream
-   and hashes them. Memory stays bounded by the queue, whatever the table sizes.
+   members are one valid gzip stream); zlib-ng, where installed (the operator image has
+   it), deflates about four times faster than zlib at the same level and to the same size.
+   One writer thread appends them to the storage stream and another hashes them. Memory
+   stays bounded by the queues, whatever the table sizes.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from ansible.module_utils.simpledb.manifest import (
     dump_manifest,
     manifest_name,
 )
+from ansible.module_utils.simpledb.migrations import read_schema_version
 from ansible.module_utils.simpledb.sqltext import (
     Column,
     chunk_is_framed,
@@ -63,6 +66,11 @@ try:
 except ImportError:  # pragma: no cover - modules call require_pymysql() first
     pymysql = None
 
+try:
+    from zlib_ng import zlib_ng as deflate
+except ImportError:  # the same format, level and size, only slower
+    deflate = zlib
+
 ProgressCallback = Callable[[dict[str, Any]], None]
 
 _INTEGER_TYPES = {"tinyint", "smallint", "mediumint", "int", "bigint"}
@@ -70,7 +78,6 @@ _TRANSACTIONAL_ENGINES = {"InnoDB"}
 # The loader (and the mariadb client) split statements at these section markers' lines.
 SECTION_PREFIX = "-- simpledb-section: "
 SECTIONS = ("tables", "view-placeholders", "data", "routines", "views", "triggers", "events")
-SCHEMA_HISTORY_TABLE = "simpledb_schema_history"
 
 
 class BackupError(Exception):
@@ -122,6 +129,8 @@ class _ArtifactWriter:
     Workers hand over a function that returns the block's bytes (formatting a chunk,
     gzip-compressing it as a member of its own), so that work overlaps their next query.
     ``put`` blocks when the queue is full: that back-pressure is what bounds memory.
+    A second thread hashes the blocks already written, in order, so writing and hashing
+    (both release the GIL) overlap instead of taking turns in the one writer thread.
     """
 
     def __init__(self, stream: Any, options: DumpOptions) -> None:
@@ -133,6 +142,9 @@ class _ArtifactWriter:
         self.sha256 = hashlib.sha256()
         self.size = 0
         self.error: BaseException | None = None
+        self._written: queue.Queue[list[Any] | None] = queue.Queue(maxsize=2)
+        self._hasher = threading.Thread(target=self._hash, name="hasher", daemon=True)
+        self._hasher.start()
         self._thread = threading.Thread(target=self._run, name="writer", daemon=True)
         self._thread.start()
 
@@ -150,7 +162,7 @@ class _ArtifactWriter:
         pieces = make_pieces(*args)
         if self._level is None:
             return pieces
-        compressor = zlib.compressobj(self._level, zlib.DEFLATED, 31)
+        compressor = deflate.compressobj(self._level, deflate.DEFLATED, 31)
         return [compressor.compress(piece) for piece in pieces] + [compressor.flush()]
 
     def _run(self) -> None:
@@ -161,16 +173,24 @@ class _ArtifactWriter:
             if self.error is not None:
                 continue  # keep draining so producers never block on a dead writer
             try:
-                for piece in item.result():
-                    self.sha256.update(piece)
+                pieces = item.result()
+                for piece in pieces:
                     self._stream.write(piece)
                     self.size += len(piece)
+                self._written.put(pieces)
             except Exception as exc:  # reported by put() and close()
                 self.error = exc
+
+    def _hash(self) -> None:
+        while (pieces := self._written.get()) is not None:
+            for piece in pieces:
+                self.sha256.update(piece)
 
     def close(self) -> None:
         self._queue.put(None)
         self._thread.join()
+        self._written.put(None)
+        self._hasher.join()
         self._pool.shutdown()
         if self.error is not None:
             raise BackupError(f"Writing the backup failed: {self.error}")
@@ -326,7 +346,7 @@ class Dumper:
             for conn in workers:
                 self._execute(conn, "START TRANSACTION WITH CONSISTENT SNAPSHOT")
             objects = self._definitions(control, plans)
-            schema_version = self._schema_version(workers[0])
+            schema_version = read_schema_version(workers[0], self.database)
             data_file = data_name(name, self.options.compression)
             with storage.open_write(data_file) as stream:
                 writer = _ArtifactWriter(stream, self.options)
@@ -601,20 +621,6 @@ class Dumper:
             cur.execute(sql)
             row = cur.fetchone()
             return {d[0]: v for d, v in zip(cur.description, row, strict=True)}
-
-    def _schema_version(self, conn: Any) -> int | None:
-        with conn.cursor() as cur:
-            cur.execute(
-                "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s",
-                (self.database, SCHEMA_HISTORY_TABLE),
-            )
-            if not cur.fetchone()[0]:
-                return None
-            cur.execute(
-                f"SELECT MAX(version) FROM {quote_identifier(SCHEMA_HISTORY_TABLE)} WHERE success = 1"
-            )
-            value = cur.fetchone()[0]
-            return int(value) if value is not None else None
 
     # -- data --------------------------------------------------------------------------------
     def _dump_tables(self, workers: list[Any], plans: list[TablePlan], writer: _ArtifactWriter) -> None:

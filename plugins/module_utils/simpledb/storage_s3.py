@@ -43,10 +43,10 @@ MIN_PART_SIZE = 5 * MIB
 MAX_PART_SIZE = 5 * 1024 * MIB
 MAX_PARTS = 10_000
 # The part size doubles every this many parts, so that a stream of unknown length still fits
-# in 10,000 parts (16 MiB parts reach S3's 5 TiB object limit); memory grows only for
+# in 10,000 parts (8 MiB parts reach S3's 5 TiB object limit); memory grows only for
 # artifacts of hundreds of GiB.
 PARTS_PER_DOUBLING = 1000
-DEFAULT_PART_SIZE_MIB = 16
+DEFAULT_PART_SIZE_MIB = 8  # as the AWS CLI
 READ_RESUME_ATTEMPTS = 3
 _READ_BUFFER = MIB
 
