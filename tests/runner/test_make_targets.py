@@ -133,6 +133,8 @@ def start_run(layout, env_extra):
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        # A terminal's Ctrl-C, even when this test runs in a background job that ignores SIGINT.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 
