@@ -123,13 +123,17 @@ class SimpleDBHarness:
         )
 
     def query(self, name: str, sql: str, database: str | None = None) -> list[tuple]:
-        conn = self.connect(name, database=database)
-        try:
-            with conn.cursor() as cur:
-                cur.execute(sql)
-                return list(cur.fetchall())
-        finally:
-            conn.close()
+        return fetch_all(self.connect(name, database=database), sql)
+
+
+def fetch_all(conn, sql: str) -> list[tuple]:
+    """The rows of one statement on conn, which is closed afterwards."""
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql)
+            return list(cur.fetchall())
+    finally:
+        conn.close()
 
 
 def seed(name: str = "simpledb", **spec) -> dict:

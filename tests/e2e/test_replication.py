@@ -14,7 +14,7 @@ import time
 import pymysql
 import pytest
 
-from tests.e2e.conftest import seed
+from tests.e2e.conftest import fetch_all, seed
 
 pytestmark = [pytest.mark.cluster, pytest.mark.podruntime, pytest.mark.operator]
 
@@ -60,13 +60,7 @@ def pod_connect(sdb, name: str, pod: str, user: str = "root", database: str | No
 
 
 def pod_query(sdb, name: str, pod: str, sql: str, database: str | None = None) -> list[tuple]:
-    conn = pod_connect(sdb, name, pod, database=database)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql)
-            return list(cur.fetchall())
-    finally:
-        conn.close()
+    return fetch_all(pod_connect(sdb, name, pod, database=database), sql)
 
 
 def wait_rows(sdb, name: str, pod: str, sql: str, expected, database: str, timeout: float = 60) -> None:
