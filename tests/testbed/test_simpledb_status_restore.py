@@ -46,6 +46,8 @@ def run_status(tmp_path, kubeconfig, kubectl, namespace, restore):
         "_simpledb_cr": cr,
         "_simpledb_spec": {"paused": False},
         "_simpledb_refusal": "",
+        "_simpledb_replicated": False,
+        "_simpledb_primary_name": "shop-0",
         "_simpledb_server": {"reachable": True, "version": "10.11.19-MariaDB"},
         "_simpledb_secret_name": "shop-credentials",
         "_simpledb_image": "docker.io/library/mariadb:10.11",
