@@ -53,6 +53,11 @@ def add_arguments(group: argparse._ArgumentGroup) -> None:
     group.add_argument(
         "--reconcile-timeout", type=float, default=900, help="seconds to wait for the burst (default 900)"
     )
+    group.add_argument(
+        "--workers",
+        type=int,
+        help="--max-concurrent-reconciles of the operator (default: what deploy/manager sets)",
+    )
 
 
 def deployment_workers() -> int:
@@ -210,6 +215,14 @@ def tree_cpu_seconds(pid: int) -> float:
     return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
 
 
+def machine_cpu_seconds() -> float:
+    """CPU time the whole machine spent (every process, all CPUs), from /proc/stat."""
+    with open("/proc/stat") as stat:
+        fields = [int(f) for f in stat.readline().split()[1:]]
+    # user nice system idle iowait irq softirq steal ...: everything but idle and iowait.
+    return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
 def run_starts(versions: list[tuple[float, dict]]) -> int:
     """How many runs started: the operator marking the CR Running (reason Running); a run's end
     sets another reason."""
@@ -278,7 +291,7 @@ def run(args: argparse.Namespace) -> Report:
     from tests.fixtures.cluster import cluster_sh, start_test_bed
     from tests.fixtures.operator import IMPLEMENTATION, OperatorFactory
 
-    workers = deployment_workers()
+    workers = args.workers or deployment_workers()
     start_load = machine()
     testbed, started = start_test_bed()
     testbed.kubectl_run("apply", "--server-side", "--force-conflicts", "-k", str(ROOT / "deploy" / "crd"))
@@ -383,6 +396,7 @@ def time_burst(
 ) -> dict[str, Any]:
     names = [f"burst-{index:02d}" for index in range(1, count + 1)]
     cpu_before = tree_cpu_seconds(pid)
+    machine_before = machine_cpu_seconds()
     with TreeMemory(pid) as memory:
         created = time.monotonic()
         for name in names:
@@ -390,6 +404,8 @@ def time_burst(
             custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body)
         ready = {name: watcher.wait(name, is_ready, created, timeout)[0] - created for name in names}
         all_ready = max(ready.values())
+        machine_cpu = machine_cpu_seconds() - machine_before
+        operator_cpu = tree_cpu_seconds(pid) - cpu_before
         # Until the operator is idle again: the runs that follow an install count for memory too.
         watcher.quiet(5, 300)
     cpu = tree_cpu_seconds(pid) - cpu_before
@@ -407,6 +423,8 @@ def time_burst(
         "peak_processes": memory.peak_processes,
         "cpu": cpu,
         "run_starts_seen": runs,
+        "machine_cpu_to_ready": machine_cpu,
+        "operator_cpu_to_ready": operator_cpu,
     }
 
 
@@ -444,20 +462,28 @@ def report(args, implementation, workers, start_load, end_load, seed_seconds, no
             f"{burst['cpu']:.0f} s",
             "",
         ],
+        [
+            "burst, until all Ready: CPU of the whole machine / of the operator's tree",
+            f"{burst['machine_cpu_to_ready']:.0f} s / {burst['operator_cpu_to_ready']:.0f} s",
+            "",
+        ],
     ]
     text_table, md_table = table(["measure", "measured", "target"], rows)
 
     profile_rows, profile_md = profile_table(noops["profiles"])
     changed = sorted(set(noops["changed"]), key=str)
     summary = (
-        f"Operator: {implementation}, `--max-concurrent-reconciles={workers}` as deploy/manager sets it, "
+        f"Operator: {implementation}, `--max-concurrent-reconciles={workers}`"
+        f"{' as deploy/manager sets it' if workers == deployment_workers() else ''}, "
         f"`--reconcile-period=0s`. The timed no-op runs reported changed={', '.join(map(str, changed))}. "
         f"Reference: {REFERENCE}. Machine: {start_load}, {end_load:.1f} at the end (other work shares "
         "it; the CPU times depend little on that load, the wall times a lot)."
     )
+    command = f"python -m bench reconcile --burst {args.burst} --noops {args.noops}"
+    command += f" --workers {args.workers}" if args.workers else ""
     markdown = f"""## Reconcile speed and operator memory
 
-`python -m bench reconcile --burst {args.burst} --noops {args.noops}`, measured {time.strftime("%Y-%m-%d")}
+`{command}`, measured {time.strftime("%Y-%m-%d")}
 on the local test bed (real mariadbd servers behind simulated pods). A no-op reconcile's
 duration is from the operator marking the run Running to marking it done, as a watch sees the
 SimpleDB's conditions; "annotation change to done" adds the time until the operator picks up

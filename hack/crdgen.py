@@ -394,6 +394,10 @@ def simpledb_status() -> Schema:
             "schemaVersion": integer("Highest migration applied, from the history table.", format="int64"),
             "endpoint": string("host:port of the client Service."),
             "secretName": string("Secret with the credentials."),
+            "convergedDigest": string(
+                "Digest of what the last run that found everything converged observed (spec, operator "
+                "settings, child objects, server); a run that observes the same has nothing to do."
+            ),
             "currentPrimary": string("Name of the pod that is the primary (accepts writes)."),
             "replicas": {
                 "type": "array",

@@ -68,6 +68,13 @@ options:
         description: Sentence for humans; longer than 32768 characters is cut.
         type: str
         default: ""
+  unreported_fields:
+    description:
+      - Fields of C(status) whose change alone does not make the task C(changed), for bookkeeping
+        that records what a run saw rather than a change it made (such as C(convergedDigest)).
+    type: list
+    elements: str
+    default: []
   observed_generation:
     description:
       - Value for C(status.observedGeneration), normally the C(metadata.generation) the run
@@ -163,6 +170,7 @@ def argument_spec():
             },
         },
         observed_generation={"type": "int"},
+        unreported_fields={"type": "list", "elements": "str", "default": []},
     )
     return spec
 
@@ -187,6 +195,7 @@ def main():
             conditions=params["conditions"],
             observed_generation=params["observed_generation"],
             check_mode=module.check_mode,
+            unreported=tuple(params["unreported_fields"]),
         )
     except (KubernetesError, InvalidCondition) as exc:
         module.fail_json(msg=str(exc))

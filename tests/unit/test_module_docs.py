@@ -96,7 +96,8 @@ def compare_options(documented, spec, where):
                     f"{where}.{name}: {field} is {doc_value!r} in the docs, {spec_value!r} in the code"
                 )
         names = [name, *(arg.get("aliases") or [])]
-        if any(SECRET_NAME.search(n) for n in names) and not arg.get("no_log"):
+        # An explicit no_log=False says the name only looks like a secret (as ansible-test accepts).
+        if any(SECRET_NAME.search(n) for n in names) and arg.get("no_log") is None:
             problems.append(f"{where}.{name}: a secret without no_log=True")
         if "options" in arg or "suboptions" in doc:
             problems += compare_options(

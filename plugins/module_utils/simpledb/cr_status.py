@@ -40,9 +40,18 @@ def update_status(
     observed_generation: int | None = None,
     check_mode: bool = False,
     now: Callable[[], str] = utc_now,
+    unreported: tuple[str, ...] = (),
 ) -> StatusUpdate:
     """Merge ``fields`` (merge-patch semantics: None removes a key), ``conditions`` (by type) and
-    ``observedGeneration`` into the object's status. Raises KubernetesError or InvalidCondition."""
+    ``observedGeneration`` into the object's status. A change of only the ``unreported`` fields
+    is not reported as a change. Raises KubernetesError or InvalidCondition."""
+
+    def changed(before: dict[str, Any], after: dict[str, Any]) -> bool:
+        def reported(status: dict[str, Any]) -> dict[str, Any]:
+            return {key: value for key, value in status.items() if key not in unreported}
+
+        return reported(after) != reported(before)
+
     resource = api.resource(api_version, kind)
     if "status" not in resource.subresources:
         raise KubernetesError(
@@ -62,7 +71,7 @@ def update_status(
             patch["observedGeneration"] = observed_generation
         if check_mode:
             after = merge_patch(before, patch)
-            return StatusUpdate(after != before, before, after)
+            return StatusUpdate(changed(before, after), before, after)
         # Sent even when it looks like a no-op: behind the operator's caching proxy the read may
         # be stale, and only the conditional write tells. A true no-op leaves the object as it is.
         body = {"metadata": {"resourceVersion": obj["metadata"]["resourceVersion"]}, "status": patch}
@@ -74,7 +83,7 @@ def update_status(
             time.sleep(0.1 * (attempt + 1))  # someone else wrote, or the read was stale; read again
             continue
         after = written.get("status") or {}
-        return StatusUpdate(after != before, before, after)
+        return StatusUpdate(changed(before, after), before, after)
     raise KubernetesError(
         f"The status of {kind} {where} kept changing while it was being written "
         f"({CONFLICT_ATTEMPTS} conflicts)",

@@ -171,12 +171,18 @@ class KubeAPI:
         self._resources: dict[tuple[str, str], ApiResource] = {}
 
     def request(
-        self, method: str, path: str, body: Any = None, content_type: str = "application/json"
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        content_type: str = "application/json",
+        query: list[tuple[str, str]] | None = None,
     ) -> dict[str, Any]:
         try:
             response = self.api_client.call_api(
                 path,
                 method,
+                query_params=query,
                 header_params={"Accept": "application/json", "Content-Type": content_type},
                 body=body,
                 auth_settings=["BearerToken"],
@@ -231,6 +237,13 @@ class KubeAPI:
             if exc.status == 404:
                 return None
             raise
+
+    def list_objects(
+        self, resource: ApiResource, namespace: str | None = None, label_selector: str = ""
+    ) -> list[Any]:
+        """The objects of a kind (in ``namespace``) that match ``label_selector``."""
+        query = [("labelSelector", label_selector)] if label_selector else None
+        return self.request("GET", resource.path(None, namespace), query=query).get("items", [])
 
     def create(
         self, resource: ApiResource, body: dict[str, Any], namespace: str | None = None
