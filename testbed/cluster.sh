@@ -121,6 +121,10 @@ stop_pidfile() {
 network_up() {
   [ "$(id -u)" -eq 0 ] || die "the pod network namespace needs root (CAP_NET_ADMIN); run as root"
   command -v ip >/dev/null || die "iproute2 (ip) is missing: run hack/system-deps.sh"
+  # Another instance with the same pod CIDR would lose its route to ours: refuse instead.
+  local taken
+  taken=$(ip route show exact "$pod_cidr" 2>/dev/null | grep -v " dev $veth_host" || true)
+  [ -z "$taken" ] || die "the pod CIDR $pod_cidr is already routed ($taken), probably by another test bed instance: choose another SIMPLEDB_TESTBED_POD_CIDR (and SERVICE_CIDR, LINK_PREFIX)"
   ip netns list | grep -qw "^$netns" || ip netns add "$netns"
   ip -n "$netns" link set lo up
   if ! ip link show "$veth_host" >/dev/null 2>&1; then
@@ -161,9 +165,13 @@ network_check() {
 }
 
 network_down() {
-  ip route del unreachable "$service_cidr" 2>/dev/null || true
-  ip route del "$pod_cidr" 2>/dev/null || true
-  ip link del "$veth_host" 2>/dev/null || true
+  # Only this instance's routes: another instance may use the same CIDRs (up refuses that, but
+  # a `down` must not break the instance that got there first).
+  if ip link show "$veth_host" >/dev/null 2>&1; then
+    ip route del unreachable "$service_cidr" 2>/dev/null || true
+    ip route del "$pod_cidr" via "$node_ip" dev "$veth_host" 2>/dev/null || true
+    ip link del "$veth_host" 2>/dev/null || true
+  fi
   if ip netns list 2>/dev/null | grep -qw "^$netns"; then
     ip netns del "$netns"
   fi

@@ -6,6 +6,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import dns.resolver
 import kubernetes
 import pymysql
 import pytest
@@ -202,7 +203,15 @@ def test_statefulset_serves_root_and_app_logins_by_dns_name(cluster: TestBed, co
     print(f"db-0 Ready {time.monotonic() - started:.1f} s after the StatefulSet was applied")
 
     name = f"db-0.db-headless.{namespace}.svc.cluster.local"
-    address = wait_for(lambda: [r.to_text() for r in dns_resolver.resolve(name, "A")], what=name)
+
+    def resolves() -> list[str]:
+        # The pod's record appears once CoreDNS has seen its EndpointSlice, which can lag its readiness.
+        try:
+            return [r.to_text() for r in dns_resolver.resolve(name, "A")]
+        except dns.resolver.NXDOMAIN:
+            return []
+
+    address = wait_for(resolves, what=name)
     assert address == [pod.status.pod_ip]
     with connect(address[0]) as root:
         version, hostname, bind = query(root, "SELECT VERSION(), @@hostname, @@bind_address")[0]
