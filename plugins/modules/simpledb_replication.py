@@ -118,6 +118,13 @@ options:
     description: A replica at most this many seconds behind is C(Streaming); more is C(CatchingUp).
     type: int
     default: 5
+  known_states:
+    description:
+      - Each server's state as last recorded (the SimpleDB's C(status.replicas)), by name. A server
+        whose state becomes C(Diverged) or C(NotSeedable) is listed in RV(transitions) only when its
+        recorded state was another one, so that the caller warns once per transition.
+    type: dict
+    default: {}
   wait_timeout:
     description:
       - Seconds a switchover waits for the new primary to apply everything, a failover for each
@@ -193,6 +200,14 @@ actions:
   type: list
   elements: str
   sample: ["db-2: replicates from db-1 from GTID position 0-10000-12"]
+transitions:
+  description:
+    - Servers that became C(Diverged) or C(NotSeedable) in this run (their state in O(known_states)
+      was another one), each with C(name), C(state) and C(message), for a Warning Event each.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{name: db-0, state: Diverged, message: "it holds transactions the primary db-1 lacks ..."}]
 servers:
   description: Every server in the order given.
   returned: always
@@ -264,6 +279,7 @@ def argument_spec():
         "connect_timeout": {"type": "int", "default": 5},
         "connect_retry": {"type": "int", "default": 2},
         "caught_up_seconds": {"type": "int", "default": 5},
+        "known_states": {"type": "dict", "default": {}},
         "wait_timeout": {"type": "int", "default": 60},
     }
 
@@ -495,6 +511,14 @@ class Topology:
             )
         return rows
 
+    def transitions(self, servers: list[dict]) -> list[dict]:
+        known = self.params["known_states"]
+        return [
+            {"name": row["name"], "state": row["state"], "message": row["message"]}
+            for row in servers
+            if row["state"] in (repl.DIVERGED, repl.NOT_SEEDABLE) and known.get(row["name"]) != row["state"]
+        ]
+
     def run(self) -> dict:
         self.connect_all()
         self.primary = self.params["primary"] or self.servers[0].name
@@ -520,6 +544,7 @@ class Topology:
             "failover": self.failover,
             "switchover": self.switchover,
             "actions": self.actions,
+            "transitions": self.transitions(servers),
             "servers": servers,
         }
 

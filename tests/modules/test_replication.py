@@ -171,6 +171,15 @@ def test_a_former_primary_with_writes_of_its_own_is_diverged(group):
     assert by_name(after)["db-0"]["state"] == "Diverged", after
     assert "rebuild" in by_name(after)["db-0"]["message"]
     assert slave_status(group[0]) == []
+    # A Warning Event once per transition: listed when the recorded state was another one only.
+    assert after["transitions"] == [
+        {"name": "db-0", "state": "Diverged", "message": by_name(after)["db-0"]["message"]}
+    ]
+    recorded = {name: row["state"] for name, row in by_name(after).items()}
+    again = run_module(
+        "simpledb_replication", args(group, primary=promoted["primary"], known_states=recorded)
+    )
+    assert by_name(again)["db-0"]["state"] == "Diverged" and again["transitions"] == []
 
 
 def test_a_returning_primary_ahead_of_every_replica_stays_and_the_replicas_resume(group):
