@@ -44,14 +44,15 @@ def parse_gtid_list(text: str | None) -> dict[int, Gtid]:
     return result
 
 
-def _gtids(text: str | None) -> list[Gtid]:
-    gtids = []
+def gtids(text: str | None) -> list[Gtid]:
+    """``"0-1-10,0-2-5"`` -> every GTID listed, in order (a gtid_binlog_state has several per domain)."""
+    result = []
     for item in (text or "").replace("\n", "").split(","):
         item = item.strip()
         if item:
             domain, server_id, seq_no = (int(part) for part in item.split("-"))
-            gtids.append((domain, server_id, seq_no))
-    return gtids
+            result.append((domain, server_id, seq_no))
+    return result
 
 
 def position_key(position: dict[int, Gtid]) -> tuple[int, ...]:
@@ -66,7 +67,7 @@ def contains(binlog_state: str | None, position: dict[int, Gtid]) -> bool:
     (same server id, a seq_no at least as high). A position it lacks means the other server wrote
     transactions of its own: it diverged and cannot replicate from this one."""
     highest: dict[tuple[int, int], int] = {}
-    for domain, server_id, seq_no in _gtids(binlog_state):
+    for domain, server_id, seq_no in gtids(binlog_state):
         highest[(domain, server_id)] = max(seq_no, highest.get((domain, server_id), 0))
     return all(highest.get((d, s), -1) >= n for d, s, n in position.values())
 
