@@ -67,7 +67,12 @@ def test_seed_cr_gets_the_defaults(kubectl, simpledb_crds, namespace):
         "paused": False,
         "deletionPolicy": "Retain",
         "backupBeforeDelete": False,
-        "replication": {"autoFailover": True, "failoverGracePeriodSeconds": 10, "switchoverTimeoutSeconds": 60},
+        "replication": {
+            "autoFailover": True,
+            "failoverGracePeriodSeconds": 10,
+            "rebuildDiverged": False,
+            "switchoverTimeoutSeconds": 60,
+        },
     }
 
 
