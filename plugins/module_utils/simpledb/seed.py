@@ -78,8 +78,14 @@ def _user_databases(conn: Any) -> list[str]:
 
 
 def _accounts(conn: Any) -> list[tuple[str, str]]:
-    rows = query(conn, "SELECT User AS user, Host AS host FROM mysql.user WHERE is_role = 'N'")
-    return sorted((r["user"], r["host"]) for r in rows if r["user"] not in SERVER_OWN_USERS and r["user"])
+    # Filtered here, not in SQL: the view's computed is_role has the collation of the server's
+    # installation, which a comparison with a literal of the connection's may not match.
+    rows = query(conn, "SELECT User AS user, Host AS host, is_role FROM mysql.user")
+    return sorted(
+        (r["user"], r["host"])
+        for r in rows
+        if r["is_role"] != "Y" and r["user"] and r["user"] not in SERVER_OWN_USERS
+    )
 
 
 def _binlog_state_at(position: str, binlog_state: str) -> str:
