@@ -499,7 +499,9 @@ class Topology:
                 if diverged_while_replicating or (
                     position and not repl.contains(primary.binlog_state, position)
                 ):
-                    discarded = ", ".join(discarded_gtids(position, primary.binlog_state)) or "none"
+                    discarded = (
+                        ", ".join(discarded_gtids(position, primary.binlog_state, server.slave_pos)) or "none"
+                    )
                     if not (self.params["rebuild_diverged"] and self.params["database"]):
                         self.states[server.name] = (
                             repl.DIVERGED,

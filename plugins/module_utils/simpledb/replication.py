@@ -91,6 +91,7 @@ class Server:
     binlog_pos: str = ""
     binlog_state: str = ""
     current_pos: str = ""
+    slave_pos: str = ""
     slave: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -119,13 +120,14 @@ def inspect(server: Server) -> None:
         server.conn,
         "SELECT @@GLOBAL.read_only AS read_only, @@GLOBAL.server_id AS server_id, "
         "@@GLOBAL.gtid_binlog_pos AS binlog_pos, @@GLOBAL.gtid_binlog_state AS binlog_state, "
-        "@@GLOBAL.gtid_current_pos AS current_pos",
+        "@@GLOBAL.gtid_current_pos AS current_pos, @@GLOBAL.gtid_slave_pos AS slave_pos",
     )[0]
     server.read_only = str(row["read_only"]).upper() not in ("0", "OFF")
     server.server_id = int(row["server_id"])
     server.binlog_pos = row["binlog_pos"] or ""
     server.binlog_state = row["binlog_state"] or ""
     server.current_pos = row["current_pos"] or ""
+    server.slave_pos = row["slave_pos"] or ""
     rows = query(server.conn, "SHOW SLAVE STATUS")
     server.slave = rows[0] if rows else {}
 

@@ -45,15 +45,19 @@ class SeedError(Exception):
     """The clone failed; the replica is left stopped and is cloned again by the next run."""
 
 
-def discarded_gtids(position: dict[int, Gtid], primary_binlog_state: str) -> list[str]:
-    """The server's transactions the primary lacks, per domain as ``d-s-first..d-s-last`` (or
-    ``up to d-s-n`` when the primary has none of that server's): what a rebuild throws away."""
+def discarded_gtids(position: dict[int, Gtid], primary_binlog_state: str, slave_pos: str = "") -> list[str]:
+    """The server's transactions the primary lacks, per domain as ``d-s-first..d-s-last``: what a
+    rebuild throws away. When the primary has none of that server's, they start after what the
+    server last replicated (its ``gtid_slave_pos``), else the message says ``up to d-s-n``."""
+    replicated = parse_gtid_list(slave_pos)
     highest: dict[tuple[int, int], int] = {}
     for domain, server_id, seq_no in gtids(primary_binlog_state):
         highest[(domain, server_id)] = max(seq_no, highest.get((domain, server_id), 0))
     result = []
     for domain, server_id, seq_no in (position[d] for d in sorted(position)):
         known = highest.get((domain, server_id))
+        if known is None and domain in replicated and replicated[domain][2] < seq_no:
+            known = replicated[domain][2]
         if known is None:
             result.append(f"up to {domain}-{server_id}-{seq_no}")
         elif known < seq_no:
