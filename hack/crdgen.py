@@ -230,6 +230,13 @@ def simpledb_spec() -> Schema:
                         minimum=0,
                         default=10,
                     ),
+                    "rebuildDiverged": boolean(
+                        "Rebuild a replica that diverged (it holds transactions the primary lacks, typically "
+                        "a failed primary that returned) by cloning the primary, which discards those "
+                        "transactions; the Event and the replica's status message name their GTIDs. False "
+                        "leaves it Diverged and out of service until it is rebuilt.",
+                        False,
+                    ),
                     "switchoverTo": integer(
                         "Request a switchover: the ordinal of the pod that should become the primary. The "
                         "operator switches over once per new value (status.replication.switchoverTo records "

@@ -21,11 +21,16 @@ description:
     thrown away needlessly.
   - A server that returns after losing the primary role (it starts read-only) rejoins as a
     replica from its own GTID position. If it holds transactions the primary lacks (it
-    I(diverged)), it is not connected and its state says so; it must be rebuilt from an empty
-    volume.
-  - An empty server is seeded by replaying the primary's binary log from its beginning; when
-    the primary's binary log no longer starts at its first transaction, the server's state is
-    C(NotSeedable).
+    I(diverged)), it is not connected and its state and message name the GTIDs it has of its own;
+    with O(rebuild_diverged) it is rebuilt as a clone of the primary (see below), which discards
+    them.
+  - An empty server is seeded by replaying the primary's binary log from its beginning. When the
+    primary's binary log no longer starts at its first transaction, it is seeded by I(cloning) the
+    primary if O(database) is given - its own databases and binary log are dropped, the primary's
+    accounts (except root, mariadb.sys and healthcheck) are copied, the database O(database) is
+    copied from one consistent snapshot (through a temporary directory of the host that runs the
+    module) and the server replicates from the GTID position of that snapshot. Without O(database)
+    its state is C(NotSeedable).
   - Servers the module cannot log in to are reported C(Unreachable) and left alone.
 version_added: "0.2.0"
 author: SimpleDB operator authors
@@ -118,6 +123,24 @@ options:
     description: A replica at most this many seconds behind is C(Streaming); more is C(CatchingUp).
     type: int
     default: 5
+  database:
+    description:
+      - The application database, copied when a server is seeded or rebuilt by cloning the primary.
+        The primary must hold no other non-system database. Not given - no cloning.
+    type: str
+  rebuild_diverged:
+    description:
+      - Rebuild a C(Diverged) server as a clone of the primary (needs O(database)), discarding the
+        transactions of its own that the primary lacks; RV(actions) names their GTIDs.
+    type: bool
+    default: false
+  known_states:
+    description:
+      - Each server's state as last recorded (the SimpleDB's C(status.replicas)), by name. A server
+        whose state becomes C(Diverged) or C(NotSeedable) is listed in RV(transitions) only when its
+        recorded state was another one, so that the caller warns once per transition.
+    type: dict
+    default: {}
   wait_timeout:
     description:
       - Seconds a switchover waits for the new primary to apply everything, a failover for each
@@ -193,6 +216,14 @@ actions:
   type: list
   elements: str
   sample: ["db-2: replicates from db-1 from GTID position 0-10000-12"]
+transitions:
+  description:
+    - Servers that became C(Diverged) or C(NotSeedable) in this run (their state in O(known_states)
+      was another one), each with C(name), C(state) and C(message), for a Warning Event each.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{name: db-0, state: Diverged, message: "it holds transactions the primary db-1 lacks ..."}]
 servers:
   description: Every server in the order given.
   returned: always
@@ -230,6 +261,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.simpledb import replication as repl
 from ansible.module_utils.simpledb.connection import ConnectionFailed, connect, require_pymysql
 from ansible.module_utils.simpledb.dns import InvalidDnsRequest, probe_dns, require_dnspython
+from ansible.module_utils.simpledb.seed import SeedError, clone, discarded_gtids
 
 try:
     import pymysql
@@ -264,6 +296,9 @@ def argument_spec():
         "connect_timeout": {"type": "int", "default": 5},
         "connect_retry": {"type": "int", "default": 2},
         "caught_up_seconds": {"type": "int", "default": 5},
+        "database": {"type": "str"},
+        "rebuild_diverged": {"type": "bool", "default": False},
+        "known_states": {"type": "dict", "default": {}},
         "wait_timeout": {"type": "int", "default": 60},
     }
 
@@ -306,17 +341,45 @@ class Topology:
                     continue
                 server.address = answer["addresses"][0]
             try:
-                server.conn = connect(
-                    host=server.address,
-                    port=server.port,
-                    user=self.params["login_user"],
-                    password=self.params["login_password"],
-                    connect_timeout=self.params["connect_timeout"],
-                )
+                server.conn = self.connect(server)
                 repl.inspect(server)
             except (ConnectionFailed, pymysql.err.OperationalError) as exc:
                 server.error = str(exc)
                 self.close(server)
+
+    def connect(self, server: repl.Server, **kwargs) -> object:
+        return connect(
+            host=server.address,
+            port=server.port,
+            user=self.params["login_user"],
+            password=self.params["login_password"],
+            connect_timeout=self.params["connect_timeout"],
+            **kwargs,
+        )
+
+    def clone_primary(self, server: repl.Server, primary: repl.Server, why: str) -> bool:
+        """Seed or rebuild ``server`` as a copy of the primary (seed.py). False when it failed;
+        its state then says why and the next run tries again."""
+        try:
+            copied = clone(
+                primary.conn,
+                server.conn,
+                lambda **kwargs: self.connect(primary, **kwargs),
+                lambda **kwargs: self.connect(server, **kwargs),
+                self.params["database"],
+                primary.binlog_state,
+            )
+        except (SeedError, ConnectionFailed, pymysql.MySQLError) as exc:
+            self.changed = True
+            self.states[server.name] = (repl.NOT_SEEDABLE, f"cloning {primary.name} failed: {exc}")
+            return False
+        repl.inspect(server)
+        self.did(
+            f"{server.name}: {why}: cloned {primary.name}'s database {self.params['database']} "
+            f"({copied['tables']} tables, {copied['rows']} rows) and {len(copied['accounts'])} accounts "
+            f"at GTID position {copied['position'] or 'empty'}"
+        )
+        return True
 
     def close(self, server: repl.Server) -> None:
         if server.conn is not None:
@@ -427,23 +490,43 @@ class Topology:
         for server in self.servers:
             if server is primary or not server.reachable:
                 continue
-            if not repl.replicates_from(server, primary, user):
+            diverged_while_replicating = (
+                repl.replicates_from(server, primary, user)
+                and repl.replica_state(server, self.params["caught_up_seconds"])[0] == repl.DIVERGED
+            )
+            if not repl.replicates_from(server, primary, user) or diverged_while_replicating:
                 position = server.position
-                if position and not repl.contains(primary.binlog_state, position):
-                    self.states[server.name] = (
-                        repl.DIVERGED,
-                        f"it holds transactions the primary {primary.name} lacks (its position "
-                        f"{repl.format_position(position)}, the primary's {primary.binlog_pos}): rebuild it",
+                if diverged_while_replicating or (
+                    position and not repl.contains(primary.binlog_state, position)
+                ):
+                    discarded = (
+                        ", ".join(discarded_gtids(position, primary.binlog_state, server.slave_pos)) or "none"
                     )
-                    continue
-                if not position and primary.binlog_state:
+                    if not (self.params["rebuild_diverged"] and self.params["database"]):
+                        self.states[server.name] = (
+                            repl.DIVERGED,
+                            f"it holds transactions the primary {primary.name} lacks (its position "
+                            f"{repl.format_position(position)}, the primary's {primary.binlog_pos}; "
+                            f"its own GTIDs: {discarded}): rebuild it (spec.replication.rebuildDiverged: "
+                            "true clones the primary and discards them)",
+                        )
+                        continue
+                    if not self.clone_primary(
+                        server, primary, f"rebuilt from the primary, discarding its own GTIDs {discarded}"
+                    ):
+                        continue
+                elif not position and primary.binlog_state:
                     seedable = repl.binlog_complete(primary) if seedable is None else seedable
-                    if not seedable:
+                    if not seedable and not self.params["database"]:
                         self.states[server.name] = (
                             repl.NOT_SEEDABLE,
                             "it is empty and the primary's binary log no longer starts at its first "
                             "transaction, so it cannot be seeded by replication",
                         )
+                        continue
+                    if not seedable and not self.clone_primary(
+                        server, primary, "seeded (the primary's binary log does not reach back to its start)"
+                    ):
                         continue
                 repl.point_to(server, primary, user, password, self.params["connect_retry"])
                 self.did(
@@ -495,6 +578,14 @@ class Topology:
             )
         return rows
 
+    def transitions(self, servers: list[dict]) -> list[dict]:
+        known = self.params["known_states"]
+        return [
+            {"name": row["name"], "state": row["state"], "message": row["message"]}
+            for row in servers
+            if row["state"] in (repl.DIVERGED, repl.NOT_SEEDABLE) and known.get(row["name"]) != row["state"]
+        ]
+
     def run(self) -> dict:
         self.connect_all()
         self.primary = self.params["primary"] or self.servers[0].name
@@ -520,6 +611,7 @@ class Topology:
             "failover": self.failover,
             "switchover": self.switchover,
             "actions": self.actions,
+            "transitions": self.transitions(servers),
             "servers": servers,
         }
 

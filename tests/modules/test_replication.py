@@ -3,6 +3,7 @@ failover, switchover, a diverged former primary, and secrets kept out of the res
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pymysql
@@ -171,6 +172,15 @@ def test_a_former_primary_with_writes_of_its_own_is_diverged(group):
     assert by_name(after)["db-0"]["state"] == "Diverged", after
     assert "rebuild" in by_name(after)["db-0"]["message"]
     assert slave_status(group[0]) == []
+    # A Warning Event once per transition: listed when the recorded state was another one only.
+    assert after["transitions"] == [
+        {"name": "db-0", "state": "Diverged", "message": by_name(after)["db-0"]["message"]}
+    ]
+    recorded = {name: row["state"] for name, row in by_name(after).items()}
+    again = run_module(
+        "simpledb_replication", args(group, primary=promoted["primary"], known_states=recorded)
+    )
+    assert by_name(again)["db-0"]["state"] == "Diverged" and again["transitions"] == []
 
 
 def test_a_returning_primary_ahead_of_every_replica_stays_and_the_replicas_resume(group):
@@ -189,3 +199,103 @@ def test_a_returning_primary_ahead_of_every_replica_stays_and_the_replicas_resum
     assert any("stays the primary" in action for action in result["actions"])
     for replica in group[1:]:
         wait_rows(replica, "SELECT COUNT(*), SUM(id) FROM t", [(20, 210)])
+
+
+def test_a_diverged_server_is_rebuilt_from_the_primary_only_when_asked(group):
+    run_module("simpledb_replication", args(group))
+    write(group[0], range(1, 11))
+    for replica in group[1:]:
+        wait_rows(replica, "SELECT COUNT(*) FROM t", [(10,)])
+        with replica.connect() as conn, conn.cursor() as cur:
+            cur.execute("STOP SLAVE")
+    write(group[0], range(11, 13))  # acknowledged by db-0 only (its GTIDs 0-1000-6 and 7)
+    spec = args(group, failover=True)
+    spec["servers"][0]["ready"] = False
+    promoted = run_module("simpledb_replication", spec)
+    with group[0].connect() as conn, conn.cursor() as cur:
+        cur.execute("SET GLOBAL read_only = ON")
+    primary = group[int(promoted["primary"][-1])]
+    write(primary, range(100, 105))
+
+    kept = run_module("simpledb_replication", args(group, primary=promoted["primary"], database="app"))
+    message = by_name(kept)["db-0"]["message"]
+    assert by_name(kept)["db-0"]["state"] == "Diverged" and "its own GTIDs: 0-1000-6..0-1000-7" in message
+    assert query(group[0], "SELECT COUNT(*) FROM app.t") == [(12,)]
+
+    rebuilt = run_module(
+        "simpledb_replication",
+        args(group, primary=promoted["primary"], database="app", rebuild_diverged=True),
+    )
+    assert not rebuilt.get("failed"), rebuilt
+    assert by_name(rebuilt)["db-0"]["state"] == "Streaming", rebuilt
+    assert any("discarding its own GTIDs 0-1000-6..0-1000-7" in action for action in rebuilt["actions"])
+    assert query(group[0], "SELECT COUNT(*), SUM(id) FROM app.t") == [(15, 55 + 510)]
+    write(primary, range(105, 107))
+    wait_rows(group[0], "SELECT COUNT(*) FROM t", [(17,)])
+
+
+def test_an_empty_server_is_cloned_when_the_primary_binary_log_is_incomplete(group):
+    primary, replicas = group[0], group[1:]
+    first = run_module("simpledb_replication", args(group[:1]))
+    assert first["primary"] == "db-0" and by_name(first)["db-0"]["read_only"] is False
+    write(primary, range(1, 201))
+    with primary.connect() as conn, conn.cursor() as cur:
+        cur.execute("CREATE USER app@'%' IDENTIFIED BY 'app-secret'")
+        cur.execute("GRANT ALL ON app.* TO app@'%'")
+        # As for a database created before its binary log was complete: the first log is gone.
+        cur.execute("FLUSH BINARY LOGS")
+        cur.execute("SHOW MASTER STATUS")
+        last = cur.fetchone()[0]
+        # A log InnoDB has not checkpointed yet is kept (with a warning): try again.
+        deadline = time.monotonic() + 30
+        while query(primary, "SHOW BINARY LOGS")[0][0] != last and time.monotonic() < deadline:
+            cur.execute("PURGE BINARY LOGS TO %s", (last,))
+            time.sleep(0.2)
+    write(primary, range(201, 301))
+
+    refused = run_module("simpledb_replication", args(group))
+    assert [by_name(refused)[n]["state"] for n in ("db-1", "db-2")] == ["NotSeedable", "NotSeedable"]
+    assert [t["name"] for t in refused["transitions"]] == ["db-1", "db-2"]
+
+    # A client keeps writing while the replicas are cloned: the snapshot's GTID position must
+    # make them replicate exactly what the copy lacks (a duplicate stops the SQL thread).
+    stop = threading.Event()
+    written = []
+
+    def keep_writing():
+        with primary.connect() as conn, conn.cursor() as cur:
+            key = 1000
+            while not stop.is_set():
+                cur.execute("INSERT INTO app.t VALUES (%s)", (key,))
+                written.append(key)
+                key += 1
+                time.sleep(0.01)
+
+    writer = threading.Thread(target=keep_writing)
+    writer.start()
+    try:
+        cloned = run_module("simpledb_replication", args(group, database="app"))
+    finally:
+        stop.set()
+        writer.join()
+    assert not cloned.get("failed"), cloned
+    assert [by_name(cloned)[n]["state"] for n in ("db-1", "db-2")] == ["Streaming", "Streaming"], cloned
+    assert sum("cloned db-0's database app" in action for action in cloned["actions"]) == 2
+    assert cloned["transitions"] == []
+    expected = [(300 + len(written), sum(range(1, 301)) + sum(written))]
+    for replica in replicas:
+        wait_rows(replica, "SELECT COUNT(*), SUM(id) FROM t", expected)
+        # The accounts came along, the application user logs in with its password.
+        with pymysql.connect(host=replica.host, port=replica.port, user="app", password="app-secret") as conn:
+            with conn.cursor() as cur:
+                cur.execute("SELECT COUNT(*) FROM app.t")
+                assert cur.fetchone() == expected[0][:1]
+        # Its binary log does not start at the first transaction: a server seeded from it is cloned too.
+        assert query(replica, "SELECT @@GLOBAL.gtid_binlog_state") != [("",)]
+    assert "app-secret" not in str(cloned)
+
+    again = run_module("simpledb_replication", args(group, database="app"))
+    assert again["changed"] is False and again["actions"] == [], again
+    # A clone becomes the primary; an empty server replicates from it after a clone as well.
+    switched = run_module("simpledb_replication", args(group, database="app", switchover_to="db-1"))
+    assert switched["primary"] == "db-1" and by_name(switched)["db-0"]["state"] == "Streaming", switched

@@ -70,6 +70,7 @@ def test_seed_cr_gets_the_defaults(kubectl, simpledb_crds, namespace):
         "replication": {
             "autoFailover": True,
             "failoverGracePeriodSeconds": 10,
+            "rebuildDiverged": False,
             "switchoverTimeoutSeconds": 60,
         },
     }

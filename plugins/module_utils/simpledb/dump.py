@@ -345,6 +345,7 @@ class Dumper:
             workers = [self._open_worker() for _ in range(self.options.jobs)]
             for conn in workers:
                 self._execute(conn, "START TRANSACTION WITH CONSISTENT SNAPSHOT")
+            gtid_position = self._snapshot_gtid_position(workers[0])
             objects = self._definitions(control, plans)
             schema_version = read_schema_version(workers[0], self.database)
             data_file = data_name(name, self.options.compression)
@@ -377,6 +378,8 @@ class Dumper:
             manifest = self._manifest(
                 name, data_file, writer, plans, objects, engine_version, schema_version, started_at
             )
+            # Where a replica cloned from this copy starts replicating (null without a binary log).
+            manifest["gtid_position"] = gtid_position
             manifest["timings"] = {
                 "total_seconds": round(time.monotonic() - started, 3),
                 "lock_seconds": round(lock_seconds, 3) if needs_lock else 0.0,
@@ -415,6 +418,21 @@ class Dumper:
         ):
             self._execute(conn, statement)
         return conn
+
+    @staticmethod
+    def _snapshot_gtid_position(conn: Any) -> str | None:
+        """The GTID position of the binary log that matches the connection's open consistent
+        snapshot: MariaDB keeps binlog_snapshot_file/position consistent with it."""
+        with conn.cursor() as cur:
+            cur.execute("SHOW SESSION STATUS LIKE 'binlog_snapshot_%'")
+            status = {_text(name).lower(): _text(value) for name, value in cur.fetchall()}
+            if not status.get("binlog_snapshot_file"):
+                return None
+            cur.execute(
+                "SELECT BINLOG_GTID_POS(%s, %s)",
+                (status["binlog_snapshot_file"], int(status["binlog_snapshot_position"])),
+            )
+            return _text(cur.fetchone()[0])
 
     def _lock(self, control: Any) -> None:
         self._execute(control, f"SET SESSION lock_wait_timeout = {int(self.options.lock_wait_timeout)}")
@@ -941,6 +959,11 @@ class Dumper:
         with conn.cursor() as cur:
             cur.execute(sql)
             return cur.fetchone()[0]
+
+
+def _text(value: Any) -> str:
+    """A value from a worker connection, which returns text as bytes."""
+    return value.decode() if isinstance(value, bytes) else str(value) if value is not None else ""
 
 
 def _footer(versioned: bool) -> bytes:

@@ -44,14 +44,15 @@ def parse_gtid_list(text: str | None) -> dict[int, Gtid]:
     return result
 
 
-def _gtids(text: str | None) -> list[Gtid]:
-    gtids = []
+def gtids(text: str | None) -> list[Gtid]:
+    """``"0-1-10,0-2-5"`` -> every GTID listed, in order (a gtid_binlog_state has several per domain)."""
+    result = []
     for item in (text or "").replace("\n", "").split(","):
         item = item.strip()
         if item:
             domain, server_id, seq_no = (int(part) for part in item.split("-"))
-            gtids.append((domain, server_id, seq_no))
-    return gtids
+            result.append((domain, server_id, seq_no))
+    return result
 
 
 def position_key(position: dict[int, Gtid]) -> tuple[int, ...]:
@@ -66,7 +67,7 @@ def contains(binlog_state: str | None, position: dict[int, Gtid]) -> bool:
     (same server id, a seq_no at least as high). A position it lacks means the other server wrote
     transactions of its own: it diverged and cannot replicate from this one."""
     highest: dict[tuple[int, int], int] = {}
-    for domain, server_id, seq_no in _gtids(binlog_state):
+    for domain, server_id, seq_no in gtids(binlog_state):
         highest[(domain, server_id)] = max(seq_no, highest.get((domain, server_id), 0))
     return all(highest.get((d, s), -1) >= n for d, s, n in position.values())
 
@@ -90,6 +91,7 @@ class Server:
     binlog_pos: str = ""
     binlog_state: str = ""
     current_pos: str = ""
+    slave_pos: str = ""
     slave: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -118,13 +120,14 @@ def inspect(server: Server) -> None:
         server.conn,
         "SELECT @@GLOBAL.read_only AS read_only, @@GLOBAL.server_id AS server_id, "
         "@@GLOBAL.gtid_binlog_pos AS binlog_pos, @@GLOBAL.gtid_binlog_state AS binlog_state, "
-        "@@GLOBAL.gtid_current_pos AS current_pos",
+        "@@GLOBAL.gtid_current_pos AS current_pos, @@GLOBAL.gtid_slave_pos AS slave_pos",
     )[0]
     server.read_only = str(row["read_only"]).upper() not in ("0", "OFF")
     server.server_id = int(row["server_id"])
     server.binlog_pos = row["binlog_pos"] or ""
     server.binlog_state = row["binlog_state"] or ""
     server.current_pos = row["current_pos"] or ""
+    server.slave_pos = row["slave_pos"] or ""
     rows = query(server.conn, "SHOW SLAVE STATUS")
     server.slave = rows[0] if rows else {}
 
