@@ -53,6 +53,7 @@ from ansible.module_utils.simpledb.sqltext import (
     chunk_sql,
     escape_quoted_row,
     format_chunk,
+    framing_for,
     insert_prefix,
     marked_values,
     rows_sql,
@@ -712,13 +713,18 @@ class Dumper:
         rows, nullable_values, raw = row
         if rows == 0 or len(raw) >= self._gc_max:
             return None
-        if not chunk_is_framed(raw, rows, marked_values(plan.columns, rows, int(nullable_values))):
+        framing = framing_for(plan.columns)
+        if not chunk_is_framed(raw, rows, marked_values(plan.columns, rows, int(nullable_values)), framing):
             return None
         with scheduler.lock:
             ranges.observe(low, high, len(raw))
             plan.rows += rows
         writer.put(
-            format_chunk, insert_prefix(plan.name, plan.columns), raw, self.options.max_statement_bytes
+            format_chunk,
+            insert_prefix(plan.name, plan.columns),
+            raw,
+            self.options.max_statement_bytes,
+            framing,
         )
         return len(raw)
 
