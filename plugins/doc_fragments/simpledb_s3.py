@@ -8,8 +8,9 @@ options:
     description:
       - S3-compatible object storage (AWS S3, MinIO, Ceph RGW ...) for the backup's objects.
       - Objects are C(s3://<bucket>/<prefix>/<name>); data files go up as a multipart upload
-        while they are written (no local copy; memory about three times O(s3.part_size)), and a
-        failed write is aborted so that no object or stored part is left behind.
+        while they are written (no local copy; memory one part being filled plus the parts
+        uploading, at most 16 MiB or one part if larger), and a failed write is aborted so
+        that no object or stored part is left behind.
       - Where a O(location) names the object (C(s3://bucket/key)), its bucket and key are used and
         O(s3.bucket) and O(s3.prefix) are ignored.
     type: dict

@@ -647,3 +647,99 @@ def test_plain_secondary_keys_are_added_after_the_rows(source, target, tmp_path)
         cur.execute("DROP DATABASE keyed")
         cur.execute("DROP DATABASE keyed_copy")
     conn.close()
+
+
+# Byte strings that are not UTF-8 (a lone lead byte, a lead byte before a quote or a
+# backslash, a stray continuation byte, an overlong form, a surrogate, 0xFE/0xFF), and the
+# bytes the dump itself frames values with, which force a chunk onto the row-by-row path.
+INVALID_UTF8 = [
+    b"\xc3",
+    b"\xc3'",
+    b"\xc3\\",
+    b"\xe2\x82",
+    b"\xe2\x82'x",
+    b"\xf0\x9f\x98",
+    b"\x80\\'",
+    b"\x81\\\\'",
+    b"\xc0\xaf",
+    b"\xed\xa0\x80",
+    b"\xff\xfe\x00\x1a",
+    b"\xfe\x01\xa7\xfd\xfe\x02\xa7\xfd\x01\x02",
+]
+
+
+@pytest.fixture(scope="module")
+def binary_source(source):
+    """Database `raw_bytes`: every byte value alone and in context, all 256 in one value, and
+    invalid UTF-8, in binary columns of a table dumped in key ranges and of one without a key
+    (dumped row by row)."""
+    conn = source.connect()
+    rows = [
+        (i, bytes([i]), bytes([i, i, 0x5C, i, 0x27, i]) * 3, bytes([i, 0, 0xFF, 0x27])) for i in range(256)
+    ]
+    rows.append((300, bytes(range(256)), bytes(range(255, -1, -1)) * 40, None))
+    rows += [
+        (400 + i, value, value * 2 + bytes(range(256)), value[:4]) for i, value in enumerate(INVALID_UTF8)
+    ]
+    rows.append((500, b"", b"", None))
+    with conn.cursor() as cur:
+        cur.execute("DROP DATABASE IF EXISTS raw_bytes")
+        cur.execute("CREATE DATABASE raw_bytes CHARACTER SET utf8mb4")
+        cur.execute(
+            "CREATE TABLE raw_bytes.keyed (id INT NOT NULL PRIMARY KEY, vb VARBINARY(300) NOT NULL, "
+            "bl BLOB NOT NULL, bn BINARY(4) NULL, note VARCHAR(20) NOT NULL DEFAULT 'ü''\\\\x') ENGINE=InnoDB"
+        )
+        cur.executemany("INSERT INTO raw_bytes.keyed (id, vb, bl, bn) VALUES (%s, %s, %s, %s)", rows)
+        cur.execute("CREATE TABLE raw_bytes.unkeyed ENGINE=InnoDB SELECT * FROM raw_bytes.keyed")
+    conn.close()
+    yield source
+    with source.connect() as conn, conn.cursor() as cur:
+        cur.execute("DROP DATABASE raw_bytes")
+
+
+def _binary_contents(server, database: str) -> dict:
+    conn = server.connect(database=database)
+    found = {}
+    with conn.cursor() as cur:
+        for table in ("keyed", "unkeyed"):
+            cur.execute(f"CHECKSUM TABLE {table} EXTENDED")
+            checksum = cur.fetchone()[1]
+            cur.execute(f"SELECT id, HEX(vb), HEX(bl), HEX(bn), note FROM {table} ORDER BY id")
+            found[table] = (checksum, cur.fetchall())
+    conn.close()
+    return found
+
+
+def test_binary_values_round_trip_as_escaped_raw_bytes(binary_source, target, tmp_path):
+    """Every byte value and invalid UTF-8 in binary columns come back exactly through
+    simpledb_restore and through the stock client, whatever the client's character set."""
+    result = run_module(
+        "simpledb_backup",
+        {**login(binary_source), "database": "raw_bytes", "path": str(tmp_path), "compression": "none"},
+        tmp_path,
+    )
+    assert result.get("failed") is not True, result.get("msg")
+    data = Path(result["location"]).read_bytes()
+    # Raw bytes, not hex: a lone lead byte before an escaped quote is in the file as it is.
+    assert b"(401,_binary '\xc3\\''," in data
+    expected = _binary_contents(binary_source, "raw_bytes")
+    assert len(expected["keyed"][1]) == 256 + 1 + len(INVALID_UTF8) + 1
+
+    restore = run_module(
+        "simpledb_restore", {**login(target), "location": result["location"], "read_only": False}, tmp_path
+    )
+    assert restore["verified"] is True, restore.get("msg")
+    assert _binary_contents(target, "raw_bytes") == expected
+
+    for charset in ("utf8mb4", "latin1", "binary"):
+        database = f"raw_bytes_{charset}"
+        client(binary_source, "", f"CREATE DATABASE {database}")
+        proc = subprocess.run(
+            [*binary_source.client_args(), f"--default-character-set={charset}", database],
+            input=data,
+            capture_output=True,
+            timeout=300,
+        )
+        assert proc.returncode == 0, proc.stderr.decode(errors="replace")
+        assert _binary_contents(binary_source, database) == expected, charset
+        client(binary_source, "", f"DROP DATABASE {database}")

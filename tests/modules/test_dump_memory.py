@@ -1,8 +1,9 @@
 """Backup and restore stream: Python's memory stays bounded however large the tables are.
 
 A 24 MB table dumped in key ranges and a 12 MB table without a key (streamed row by row)
-go through the dump and back through the restore with 256 KB chunks; tracemalloc's peak
-must stay a small fraction of the data, so nothing accumulates rows or the output.
+go through the dump and back through the restore with 256 KB chunks and a 1 MB budget for
+the blocks the writer holds; tracemalloc's peak must stay a small fraction of the data, so
+nothing accumulates rows or the output.
 """
 
 from __future__ import annotations
@@ -53,7 +54,9 @@ def _connect(server):
 
 def test_dump_and_restore_memory_is_bounded(big_database, tmp_path):
     storage = PathStorage(str(tmp_path))
-    options = DumpOptions(jobs=2, compression="gzip", chunk_bytes=CHUNK, max_statement_bytes=CHUNK)
+    options = DumpOptions(
+        jobs=2, compression="gzip", chunk_bytes=CHUNK, max_statement_bytes=CHUNK, queue_bytes=4 * CHUNK
+    )
     tracemalloc.start()
     try:
         result = Dumper(_connect(big_database), "bigmem", options).run(storage, "bigmem")

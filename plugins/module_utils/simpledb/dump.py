@@ -21,7 +21,8 @@ How one backup runs (docs/backup-format.md has the user's view):
    members are one valid gzip stream); zlib-ng, where installed (the operator image has
    it), deflates about four times faster than zlib at the same level and to the same size.
    One writer thread appends them to the storage stream and another hashes them. Memory
-   stays bounded by the queues, whatever the table sizes.
+   stays bounded by a budget of bytes in flight (``queue_bytes``), whatever the table and
+   chunk sizes.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ from ansible.module_utils.simpledb.sqltext import (
     chunk_sql,
     escape_quoted_row,
     format_chunk,
+    framing_for,
     insert_prefix,
     marked_values,
     rows_sql,
@@ -119,6 +121,8 @@ class DumpOptions:
     max_statement_bytes: int = 4 * 1024 * 1024
     lock_wait_timeout: int = 60
     pipeline: int = 3
+    # Bytes of blocks handed to the writer and not yet written (see _ArtifactWriter).
+    queue_bytes: int = 32 * 1024 * 1024
     # Largest chunk one query may return (group_concat_max_len); larger ranges are split.
     max_chunk_bytes: int = 16 * 1024 * 1024
 
@@ -128,35 +132,44 @@ class _ArtifactWriter:
 
     Workers hand over a function that returns the block's bytes (formatting a chunk,
     gzip-compressing it as a member of its own), so that work overlaps their next query.
-    ``put`` blocks when the queue is full: that back-pressure is what bounds memory.
-    A second thread hashes the blocks already written, in order, so writing and hashing
-    (both release the GIL) overlap instead of taking turns in the one writer thread.
+    What bounds memory is a budget of bytes: ``put`` blocks while the blocks handed over
+    and not yet written and hashed hold ``options.queue_bytes`` (a block larger than the
+    budget goes alone), so memory does not grow with the chunk size or the number of
+    blocks. A second thread hashes the blocks already written, in order, so writing and
+    hashing (both release the GIL) overlap instead of taking turns in the one writer thread.
     """
 
     def __init__(self, stream: Any, options: DumpOptions) -> None:
         self._stream = stream
         self._level = options.compression_level if options.compression == "gzip" else None
         self._pool = ThreadPoolExecutor(options.compression_threads, thread_name_prefix="format")
-        depth = options.compression_threads + options.jobs
-        self._queue: queue.Queue[Future | None] = queue.Queue(maxsize=depth)
+        self._budget = options.queue_bytes
+        self._held = 0  # bytes of the blocks handed over and not yet hashed
+        self._room = threading.Condition()
+        self._queue: queue.Queue[tuple[int, Future] | None] = queue.Queue()
         self.sha256 = hashlib.sha256()
         self.size = 0
         self.error: BaseException | None = None
-        self._written: queue.Queue[list[Any] | None] = queue.Queue(maxsize=2)
+        self._written: queue.Queue[tuple[int, list[Any]] | None] = queue.Queue()
         self._hasher = threading.Thread(target=self._hash, name="hasher", daemon=True)
         self._hasher.start()
         self._thread = threading.Thread(target=self._run, name="writer", daemon=True)
         self._thread.start()
 
-    def put(self, make_pieces: Callable[..., list[Any]], *args: Any) -> None:
-        """Queue a block: ``make_pieces(*args)`` runs in the pool and returns its bytes as a
-        list of pieces (bytes or memoryviews), written in order without joining them."""
-        if self.error is not None:
-            raise BackupError(f"Writing the backup failed: {self.error}")
-        self._queue.put(self._pool.submit(self._encode, make_pieces, *args))
+    def put(self, size: int, make_pieces: Callable[..., list[Any]], *args: Any) -> None:
+        """Queue a block of about ``size`` bytes: ``make_pieces(*args)`` runs in the pool and
+        returns its bytes as a list of pieces (bytes or memoryviews), written in order
+        without joining them."""
+        with self._room:
+            while self._held and self._held + size > self._budget and self.error is None:
+                self._room.wait()
+            if self.error is not None:
+                raise BackupError(f"Writing the backup failed: {self.error}")
+            self._held += size
+        self._queue.put((size, self._pool.submit(self._encode, make_pieces, *args)))
 
     def put_bytes(self, block: bytes) -> None:
-        self.put(list, [block])
+        self.put(len(block), list, [block])
 
     def _encode(self, make_pieces: Callable[..., list[Any]], *args: Any) -> list[Any]:
         pieces = make_pieces(*args)
@@ -165,26 +178,38 @@ class _ArtifactWriter:
         compressor = deflate.compressobj(self._level, deflate.DEFLATED, 31)
         return [compressor.compress(piece) for piece in pieces] + [compressor.flush()]
 
+    def _release(self, size: int) -> None:
+        with self._room:
+            self._held -= size
+            self._room.notify_all()
+
     def _run(self) -> None:
         while True:
             item = self._queue.get()
             if item is None:
                 return
+            size, future = item
             if self.error is not None:
-                continue  # keep draining so producers never block on a dead writer
+                self._release(size)  # keep draining so producers never block on a dead writer
+                continue
             try:
-                pieces = item.result()
+                pieces = future.result()
                 for piece in pieces:
                     self._stream.write(piece)
                     self.size += len(piece)
-                self._written.put(pieces)
+                self._written.put((size, pieces))
             except Exception as exc:  # reported by put() and close()
-                self.error = exc
+                with self._room:
+                    self.error = exc
+                self._release(size)
 
     def _hash(self) -> None:
-        while (pieces := self._written.get()) is not None:
+        while (item := self._written.get()) is not None:
+            size, pieces = item
             for piece in pieces:
                 self.sha256.update(piece)
+            del pieces, item
+            self._release(size)
 
     def close(self) -> None:
         self._queue.put(None)
@@ -730,13 +755,19 @@ class Dumper:
         rows, nullable_values, raw = row
         if rows == 0 or len(raw) >= self._gc_max:
             return None
-        if not chunk_is_framed(raw, rows, marked_values(plan.columns, rows, int(nullable_values))):
+        framing = framing_for(plan.columns)
+        if not chunk_is_framed(raw, rows, marked_values(plan.columns, rows, int(nullable_values)), framing):
             return None
         with scheduler.lock:
             ranges.observe(low, high, len(raw))
             plan.rows += rows
         writer.put(
-            format_chunk, insert_prefix(plan.name, plan.columns), raw, self.options.max_statement_bytes
+            len(raw),
+            format_chunk,
+            insert_prefix(plan.name, plan.columns),
+            raw,
+            self.options.max_statement_bytes,
+            framing,
         )
         return len(raw)
 
@@ -805,7 +836,7 @@ class Dumper:
                 if statement and statement_bytes + len(row) > limit:
                     end_statement()
                     if block_bytes >= self.options.chunk_bytes:
-                        writer.put(list, block)
+                        writer.put(block_bytes, list, block)
                         produced += block_bytes
                         block, block_bytes = [], 0
                 statement.append(row)
@@ -814,7 +845,7 @@ class Dumper:
         if statement:
             end_statement()
         if block:
-            writer.put(list, block)
+            writer.put(block_bytes, list, block)
             produced += block_bytes
         with scheduler.lock:
             plan.rows += rows

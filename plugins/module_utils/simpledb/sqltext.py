@@ -1,15 +1,20 @@
 """Turning table rows into SQL text: the server formats, Python only escapes and frames.
 
 A backup asks the server for a whole chunk of rows in one value:
-``GROUP_CONCAT(<row parts> SEPARATOR 0x02)``. Every quoted value is wrapped in U+0001
-instead of quotes and left unescaped. Both are control characters that text almost never
-holds, single bytes that are valid utf8mb4 (so the server converts nothing, and a
-binary marker would make it convert or reject). Python then escapes the whole chunk with a
+``GROUP_CONCAT(<row parts> SEPARATOR <separator>)``. Every quoted value is wrapped in a
+marker instead of quotes and left unescaped. Python then escapes the whole chunk with a
 few C-speed ``bytes.replace`` calls (only for the bytes that occur), cuts it into
-statements at the row separators and turns markers and separators into quotes and commas
-with one ``bytes.translate``. Counting both against what the server reports proves the
-data held neither: a chunk whose data does is dumped again row by row with the server's
-QUOTE() instead, so any content is exact.
+statements at the row separators and turns markers and separators into quotes and commas.
+Counting both against what the server reports proves the data held neither: a chunk whose
+data does is dumped again row by row with the server's QUOTE() instead, so any content is
+exact.
+
+Two framings (see Framing): tables without binary columns use U+0001 and U+0002, control
+characters that text almost never holds, single bytes that are valid utf8mb4 (so the
+result stays utf8mb4 text and one ``bytes.translate`` turns them into quotes and commas).
+Binary values hold every byte, so tables with binary columns use four-byte sequences that
+contain 0xFE, which UTF-8 text never holds and binary data holds about once in 4 GiB; the
+chunk is then a binary string, text values in it are their utf8mb4 bytes.
 
 How each type is written (every one round-trips exactly):
 - integers, DECIMAL, YEAR: bare digits.
@@ -17,9 +22,13 @@ How each type is written (every one round-trips exactly):
   DOUBLE (FLOAT text has only 6 digits). Both through CAST(... AS CHAR(32)), because
   CONCAT/IFNULL would cut ``2.2250738585072014e-308`` to the type's display width.
 - text, ENUM, SET, JSON, temporal types, INET/UUID: quoted text, converted to utf8mb4.
-- binary strings, BLOBs and geometry: ``X'<hex>'``.
+- binary strings, BLOBs and geometry: ``_binary '<raw bytes>'``, escaped as
+  mysql_real_escape_string does (backslash, quote, NUL, LF, CR, Ctrl-Z); every other byte,
+  valid UTF-8 or not, is written as it is (mariadb-dump's way, a third the size of hex).
+  The introducer makes the literal binary whatever the connection's character set.
 - BIT: ``b'<binary digits>'``.
 TIMESTAMP values are written in UTC: the dump session and the file both set time_zone.
+Escaped text never holds a raw line break, so every INSERT is one line of the file.
 """
 
 from __future__ import annotations
@@ -28,11 +37,27 @@ from dataclasses import dataclass
 
 from ansible.module_utils.simpledb.connection import quote_identifier
 
-MARK = b"\x01"
-ROW_SEPARATOR = b"\x02"
-_MARK_SQL = "CHAR(1 USING utf8mb4)"
-ROW_SEPARATOR_SQL = "X'02'"
-_TO_SQL = bytes.maketrans(MARK + ROW_SEPARATOR, b"',")
+
+@dataclass(frozen=True)
+class Framing:
+    """The bytes that stand for a chunk's quotes (``mark``) and row separators, and how the
+    query spells them. Neither holds a byte that escaping changes, nor a proper prefix
+    that is also its own or the other's suffix, so occurrences never overlap and escaping
+    neither makes nor breaks one: their counts prove the data held none."""
+
+    mark: bytes
+    separator: bytes
+    mark_sql: str
+    separator_sql: str
+
+
+TEXT_FRAMING = Framing(b"\x01", b"\x02", "CHAR(1 USING utf8mb4)", "X'02'")
+# A bare X'..' literal would be converted to a text value's utf8mb4 (and refused); the CAST
+# makes the whole row binary. SEPARATOR takes only a literal, which the binary rows convert.
+BINARY_FRAMING = Framing(
+    b"\xfe\x01\xa7\xfd", b"\xfe\x02\xa7\xfd", "CAST(X'FE01A7FD' AS BINARY)", "X'FE02A7FD'"
+)
+_TEXT_TO_SQL = bytes.maketrans(TEXT_FRAMING.mark + TEXT_FRAMING.separator, b"',")
 # Escapes the mariadb client and server both read back; backslash first, so the other
 # escapes' backslashes are not doubled.
 _ESCAPES = (
@@ -47,7 +72,7 @@ _ESCAPES = (
 _QUOTED_ESCAPES = ((b"\n", b"\\n"), (b"\r", b"\\r"))
 
 _BARE_TYPES = {"tinyint", "smallint", "mediumint", "int", "bigint", "decimal", "year"}
-_HEX_TYPES = {
+_BINARY_TYPES = {
     "binary",
     "varbinary",
     "tinyblob",
@@ -80,10 +105,15 @@ class Column:
         """Whether the value is wrapped in markers (and so counted in the marker check)."""
         return self.data_type not in _UNQUOTED_TYPES
 
-    def value_parts(self, server_quoted: bool = False) -> list[str]:
+    @property
+    def binary(self) -> bool:
+        return self.data_type in _BINARY_TYPES
+
+    def value_parts(self, framing: Framing | None) -> list[str]:
         """SQL expressions whose concatenation is this column's value as SQL text.
 
-        ``server_quoted`` spells text with QUOTE() (escaped by the server) instead of markers.
+        With ``framing`` None, text is spelled with QUOTE() (escaped by the server) instead
+        of markers.
         """
         col = quote_identifier(self.name)
         if self.data_type in _BARE_TYPES:
@@ -92,44 +122,50 @@ class Column:
             return [f"CAST({col} AS CHAR(32))"]
         if self.data_type == "float":
             return [f"CAST(CAST({col} AS DOUBLE) AS CHAR(32))"]
-        mark = "''''" if server_quoted else _MARK_SQL
         if self.data_type == "bit":
+            mark = "''''" if framing is None else framing.mark_sql
             return ["'b'", mark, f"BIN({col})", mark]
-        if self.data_type in _HEX_TYPES:
-            return ["'X'", mark, f"HEX({col})", mark]
+        prefix = ["'_binary '"] if self.binary else []
         if self.charset and self.charset != "utf8mb4":
             col = f"CONVERT({col} USING utf8mb4)"
-        if server_quoted:
-            return [f"QUOTE({col})"]
-        return [_MARK_SQL, col, _MARK_SQL]
+        if framing is None:
+            return [*prefix, f"QUOTE({col})"]
+        return [*prefix, framing.mark_sql, col, framing.mark_sql]
 
-    def value_sql(self, server_quoted: bool = False) -> str:
+    def value_sql(self, framing: Framing | None) -> str:
         """One expression for the value, ``NULL`` spelled out (GROUP_CONCAT skips NULL rows)."""
-        parts = self.value_parts(server_quoted)
-        if not self.nullable or (server_quoted and parts[0].startswith("QUOTE(")):
+        parts = self.value_parts(framing)
+        if not self.nullable or (framing is None and parts[0].startswith("QUOTE(")):
             return ",".join(parts)  # QUOTE(NULL) is already the word NULL
         expr = parts[0] if len(parts) == 1 else f"CONCAT({','.join(parts)})"
+        if framing is None and self.binary:  # QUOTE(NULL) is the word NULL, not to follow _binary
+            return f"IF({quote_identifier(self.name)} IS NULL,'NULL',{expr})"
         return f"IFNULL({expr},'NULL')"
 
 
-def row_parts_sql(columns: list[Column], server_quoted: bool = False) -> str:
+def framing_for(columns: list[Column]) -> Framing:
+    return BINARY_FRAMING if any(c.binary for c in columns) else TEXT_FRAMING
+
+
+def row_parts_sql(columns: list[Column], framing: Framing | None) -> str:
     """The argument list of CONCAT/GROUP_CONCAT that spells one row as ``(v1,v2,...)``."""
     parts = ["'('"]
     for index, column in enumerate(columns):
         if index:
             parts.append("','")
-        parts.append(column.value_sql(server_quoted))
+        parts.append(column.value_sql(framing))
     parts.append("')'")
     return ",".join(parts)
 
 
 def chunk_sql(columns: list[Column], from_clause: str, where: str) -> str:
     """One query for a chunk: its rows, its non-NULL values in nullable marked columns, and
-    the rows as SQL text (see marked_values())."""
+    the rows as SQL text in framing_for(columns) (see marked_values())."""
+    framing = framing_for(columns)
     nullable = [f"COUNT({quote_identifier(c.name)})" for c in columns if c.marked and c.nullable]
     return (
         f"SELECT COUNT(*), {'+'.join(nullable) or '0'}, "
-        f"GROUP_CONCAT({row_parts_sql(columns)} SEPARATOR {ROW_SEPARATOR_SQL}) "
+        f"GROUP_CONCAT({row_parts_sql(columns, framing)} SEPARATOR {framing.separator_sql}) "
         f"FROM {from_clause} WHERE {where}"
     )
 
@@ -141,7 +177,7 @@ def marked_values(columns: list[Column], rows: int, nullable_values: int) -> int
 
 def rows_sql(columns: list[Column], from_clause: str, where: str | None) -> str:
     """One row per result row, escaped by the server: the path for any table and any data."""
-    return f"SELECT CONCAT({row_parts_sql(columns, server_quoted=True)}) FROM {from_clause}" + (
+    return f"SELECT CONCAT({row_parts_sql(columns, None)}) FROM {from_clause}" + (
         f" WHERE {where}" if where else ""
     )
 
@@ -150,29 +186,38 @@ def column_list_sql(columns: list[Column]) -> str:
     return "(" + ",".join(quote_identifier(c.name) for c in columns) + ")"
 
 
-def chunk_is_framed(raw: bytes, rows: int, marked_values: int) -> bool:
+def chunk_is_framed(raw: bytes, rows: int, marked_values: int, framing: Framing) -> bool:
     """Whether every marker and separator in the chunk is one the query put there."""
-    return raw.count(MARK) == 2 * marked_values and raw.count(ROW_SEPARATOR) == rows - 1
+    return raw.count(framing.mark) == 2 * marked_values and raw.count(framing.separator) == rows - 1
 
 
-def format_chunk(prefix: bytes, raw: bytes, max_statement_bytes: int) -> list[bytes | memoryview]:
+def format_chunk(
+    prefix: bytes, raw: bytes, max_statement_bytes: int, framing: Framing
+) -> list[bytes | memoryview]:
     """INSERT statements for a chunk that passed chunk_is_framed(), as pieces to write in
-    order. The rows stay in one buffer (pieces are views of it): copying multi-megabyte
-    buffers is what costs here."""
+    order. Copying multi-megabyte buffers is what costs here: with the text framing the
+    rows stay in one buffer (pieces are views of it); the binary framing's markers shrink
+    to one byte, so each statement gets a buffer of its own (there is usually one)."""
     for byte, escaped in _ESCAPES:
         if byte in raw:
             raw = raw.replace(byte, escaped)
-    cuts = statement_cuts(raw, max_statement_bytes)
-    text = memoryview(raw.translate(_TO_SQL))
+    cuts = statement_cuts(raw, max_statement_bytes, framing.separator)
     pieces: list[bytes | memoryview] = []
     start = 0
+    if framing is TEXT_FRAMING:
+        text = memoryview(raw.translate(_TEXT_TO_SQL))
+        for end in cuts:
+            pieces += [prefix, text[start:end], b";\n"]
+            start = end + 1
+        return pieces
     for end in cuts:
-        pieces += [prefix, text[start:end], b";\n"]
-        start = end + 1
+        statement = raw if start == 0 and end == len(raw) else raw[start:end]
+        pieces += [prefix, statement.replace(framing.mark, b"'").replace(framing.separator, b","), b";\n"]
+        start = end + len(framing.separator)
     return pieces
 
 
-def statement_cuts(escaped: bytes, max_statement_bytes: int) -> list[int]:
+def statement_cuts(escaped: bytes, max_statement_bytes: int, separator: bytes) -> list[int]:
     """Where to end each INSERT so it stays within the bound: offsets of row separators
     (and the end). A single row longer than the bound becomes a statement of its own."""
     cuts = []
@@ -180,13 +225,13 @@ def statement_cuts(escaped: bytes, max_statement_bytes: int) -> list[int]:
     while start < size:
         end = size
         if size - start > max_statement_bytes:
-            cut = escaped.rfind(ROW_SEPARATOR, start, start + max_statement_bytes)
+            cut = escaped.rfind(separator, start, start + max_statement_bytes)
             if cut <= start:
-                cut = escaped.find(ROW_SEPARATOR, start + max_statement_bytes)
+                cut = escaped.find(separator, start + max_statement_bytes)
             if cut != -1:
                 end = cut
         cuts.append(end)
-        start = end + 1
+        start = end + len(separator)
     return cuts
 
 

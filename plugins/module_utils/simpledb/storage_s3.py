@@ -4,8 +4,9 @@ The objects of one root live under ``<prefix>/`` in a bucket; their locations re
 ``s3://<bucket>/<prefix>/<name>``.
 
 Writes stream: bytes are collected into parts of ``part_size`` and each full part goes up in
-a multipart upload while the next one fills, so memory stays at about three parts whatever
-the artifact's size and nothing is copied to disk. ``commit`` completes the upload (an object
+a multipart upload while the next one fills. The parts queued or uploading hold at most
+UPLOAD_BYTES (or one part, if parts are larger), so memory stays at one filling part plus
+that whatever the artifact's size, and nothing is copied to disk. ``commit`` completes the upload (an object
 smaller than one part is sent with a single PUT instead); ``abort`` aborts it, so a failed
 backup leaves no object and no stored parts. An upload interrupted by a killed process
 cannot abort itself: ``discard_incomplete`` aborts what such uploads left under the root.
@@ -47,6 +48,8 @@ MAX_PARTS = 10_000
 # artifacts of hundreds of GiB.
 PARTS_PER_DOUBLING = 1000
 DEFAULT_PART_SIZE_MIB = 8  # as the AWS CLI
+# Bytes of the parts queued or uploading: two default parts, one uploading while the next waits.
+UPLOAD_BYTES = 16 * MIB
 READ_RESUME_ATTEMPTS = 3
 _READ_BUFFER = MIB
 
@@ -274,8 +277,9 @@ class _S3WriteStream(WriteStream):
         self._upload_id: str | None = None
         self._parts: list[dict[str, Any]] = []
         self._parts_sent = 0
-        # One part queued while another uploads and a third fills: about three parts in memory.
-        self._queue: queue.Queue[tuple[int, bytearray] | None] = queue.Queue(maxsize=1)
+        self._queue: queue.Queue[tuple[int, bytearray] | None] = queue.Queue()
+        self._uploading = 0  # bytes of the parts queued or uploading, at most UPLOAD_BYTES
+        self._room = threading.Condition()
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
         self._closed = False
@@ -298,6 +302,10 @@ class _S3WriteStream(WriteStream):
         if self._parts_sent == MAX_PARTS:
             raise StorageError(f"{self._storage.location(self._name)} would need more than {MAX_PARTS} parts")
         self._parts_sent += 1
+        with self._room:
+            while self._uploading and self._uploading + len(part) > UPLOAD_BYTES and self._error is None:
+                self._room.wait()
+            self._uploading += len(part)
         self._queue.put((self._parts_sent, part))
         self._raise_upload_error()
         if self._parts_sent % PARTS_PER_DOUBLING == 0:
@@ -317,20 +325,25 @@ class _S3WriteStream(WriteStream):
             item = self._queue.get()
             if item is None:
                 return
-            if self._error is not None:
-                continue  # drain, so that the writer never blocks on a failed upload
             number, part = item
-            try:
-                response = self._storage.client.upload_part(
-                    Bucket=self._storage.bucket,
-                    Key=self._key,
-                    UploadId=self._upload_id,
-                    PartNumber=number,
-                    Body=part,
-                )
-                self._parts.append({"PartNumber": number, "ETag": response["ETag"]})
-            except BaseException as exc:  # reported to the writer by write() and commit()
-                self._error = exc
+            size = len(part)
+            # After a failure the parts are drained, so that the writer never blocks.
+            if self._error is None:
+                try:
+                    response = self._storage.client.upload_part(
+                        Bucket=self._storage.bucket,
+                        Key=self._key,
+                        UploadId=self._upload_id,
+                        PartNumber=number,
+                        Body=part,
+                    )
+                    self._parts.append({"PartNumber": number, "ETag": response["ETag"]})
+                except BaseException as exc:  # reported to the writer by write() and commit()
+                    self._error = exc
+            del item, part
+            with self._room:
+                self._uploading -= size
+                self._room.notify_all()
 
     def _raise_upload_error(self) -> None:
         if self._error is not None:
