@@ -143,14 +143,16 @@ def seed(name: str = "simpledb", **spec) -> dict:
     return body
 
 
-def start_simpledb_operator(operator, cluster):
-    """The project's operator on watches.yaml, as `make run` starts it on the local cluster."""
+def start_simpledb_operator(operator, cluster, watches: list[dict] | None = None):
+    """The project's operator on watches.yaml (or ``watches``), as `make run` starts it on the
+    local cluster."""
     env = {
         "RELATED_IMAGE_MARIADB": LOCAL_IMAGE,
         "SIMPLEDB_DNS_SERVER": "127.0.0.1",
         "SIMPLEDB_DNS_PORT": str(cluster.dns_port),
     }
-    watches = yaml.safe_load((ROOT / "watches.yaml").read_text())
+    if watches is None:
+        watches = yaml.safe_load((ROOT / "watches.yaml").read_text())
     return operator.start(watches, args=["--reconcile-period=0s"], env=env)
 
 

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT
-from tests.e2e.conftest import LOCAL_IMAGE, seed
+from tests.e2e.conftest import seed, start_simpledb_operator
 
 pytestmark = pytest.mark.cluster
 
@@ -23,12 +23,7 @@ def poked_operator(operator, simpledb_crds, cluster):
     for watch in watches:
         if watch["kind"] == "SimpleDB":
             watch["watchAnnotationsChanges"] = True
-    env = {
-        "RELATED_IMAGE_MARIADB": LOCAL_IMAGE,
-        "SIMPLEDB_DNS_SERVER": "127.0.0.1",
-        "SIMPLEDB_DNS_PORT": str(cluster.dns_port),
-    }
-    return operator.start(watches, args=["--reconcile-period=0s"], env=env)
+    return start_simpledb_operator(operator, cluster, watches)
 
 
 def last_result(obj: dict) -> dict:
