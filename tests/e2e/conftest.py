@@ -126,6 +126,12 @@ class SimpleDBHarness:
         return fetch_all(self.connect(name, database=database), sql)
 
 
+def last_result(obj: dict) -> dict:
+    """The ansibleResult of the object's latest run, from the operator's Running condition."""
+    running = next(c for c in obj["status"]["conditions"] if c["type"] == "Running")
+    return running.get("ansibleResult", {})
+
+
 def fetch_all(conn, sql: str) -> list[tuple]:
     """The rows of one statement on conn, which is closed afterwards."""
     try:

@@ -39,6 +39,7 @@ from tests.e2e.backups import (
     scalar,
     wait_until,
 )
+from tests.e2e.conftest import last_result
 
 pytestmark = [pytest.mark.cluster, pytest.mark.operator]
 
@@ -51,11 +52,6 @@ def server(mariadb_factory):
 
 def connect_to(server, database=None):
     return lambda: server.connect(database)
-
-
-def last_result(obj: dict) -> dict:
-    running = next(c for c in obj["status"]["conditions"] if c["type"] == "Running")
-    return running.get("ansibleResult", {})
 
 
 def finished(phase: str):

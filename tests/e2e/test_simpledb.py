@@ -7,7 +7,14 @@ import pathlib
 import pymysql
 import pytest
 
-from tests.e2e.conftest import LOCAL_IMAGE, LOCAL_MAJOR_MINOR, LOCAL_VERSION, seed, start_simpledb_operator
+from tests.e2e.conftest import (
+    LOCAL_IMAGE,
+    LOCAL_MAJOR_MINOR,
+    LOCAL_VERSION,
+    last_result,
+    seed,
+    start_simpledb_operator,
+)
 
 pytestmark = [pytest.mark.cluster, pytest.mark.podruntime, pytest.mark.operator]
 
@@ -23,11 +30,6 @@ MIGRATIONS = {
 
 def migrations_configmap(name: str, data: dict) -> dict:
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": data}
-
-
-def last_result(obj: dict) -> dict:
-    running = next(c for c in obj["status"]["conditions"] if c["type"] == "Running")
-    return running.get("ansibleResult", {})
 
 
 def test_seed_cr_becomes_ready_at_schema_version_1(simpledb_operator, sdb):

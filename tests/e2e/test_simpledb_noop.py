@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT
-from tests.e2e.conftest import seed, start_simpledb_operator
+from tests.e2e.conftest import last_result, seed, start_simpledb_operator
 
 pytestmark = pytest.mark.cluster
 
@@ -24,11 +24,6 @@ def poked_operator(operator, simpledb_crds, cluster):
         if watch["kind"] == "SimpleDB":
             watch["watchAnnotationsChanges"] = True
     return start_simpledb_operator(operator, cluster, watches)
-
-
-def last_result(obj: dict) -> dict:
-    running = next(c for c in obj["status"]["conditions"] if c["type"] == "Running")
-    return running.get("ansibleResult", {})
 
 
 def reconcile(sdb, name: str, mark: str) -> dict:
