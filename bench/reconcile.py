@@ -474,7 +474,7 @@ def report(args, implementation, workers, start_load, end_load, seed_seconds, no
     changed = sorted(set(noops["changed"]), key=str)
     summary = (
         f"Operator: {implementation}, `--max-concurrent-reconciles={workers}`"
-        f"{' as deploy/manager sets it' if workers == deployment_workers() else ''}, "
+        f"{' as deploy/manager sets it' if not args.workers else ''}, "
         f"`--reconcile-period=0s`. The timed no-op runs reported changed={', '.join(map(str, changed))}. "
         f"Reference: {REFERENCE}. Machine: {start_load}, {end_load:.1f} at the end (other work shares "
         "it; the CPU times depend little on that load, the wall times a lot)."

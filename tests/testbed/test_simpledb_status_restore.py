@@ -48,6 +48,7 @@ def run_status(tmp_path, kubeconfig, kubectl, namespace, restore):
         "_simpledb_refusal": "",
         "_simpledb_replicated": False,
         "_simpledb_primary_name": "shop-0",
+        "_simpledb_service_dns_name": f"shop.{namespace}.svc.cluster.local",
         "_simpledb_server": {"reachable": True, "version": "10.11.19-MariaDB"},
         "_simpledb_secret_name": "shop-credentials",
         "_simpledb_image": "docker.io/library/mariadb:10.11",
