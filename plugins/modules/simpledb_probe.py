@@ -67,6 +67,14 @@ options:
     description: Name of the migrations history table in O(database) (see M(simpledb_migrations)).
     type: str
     default: simpledb_schema_history
+  login_resolved:
+    description:
+      - Probe the server at the first address O(dns_name) resolves to, in the same run (one
+        module run instead of a DNS probe and a version probe). No version probe is made when
+        the name does not resolve.
+      - Requires O(dns_name); excludes O(login_host) and O(login_unix_socket).
+    type: bool
+    default: false
   fail_on_unreachable:
     description:
       - Fail the task when the server cannot be reached. By default the result says so and the
@@ -101,6 +109,15 @@ EXAMPLES = r"""
     dns_nameservers: [127.0.0.1]
     dns_port: 1053
     dns_timeout: 2
+
+- name: Probe the server of a pod at the address its name resolves to
+  simpledb_probe:
+    dns_name: "{{ name }}-0.{{ name }}-headless.{{ namespace }}.svc.cluster.local"
+    login_resolved: true
+    login_password: "{{ root_password }}"
+    database: app
+  register: pod_probe
+  no_log: true
 
 - name: Version probe only; stop if the server is down
   simpledb_probe:
@@ -250,6 +267,7 @@ def argument_spec():
         dns_timeout={"type": "float", "default": 5},
         database={"type": "str"},
         history_table={"type": "str", "default": DEFAULT_HISTORY_TABLE},
+        login_resolved={"type": "bool", "default": False},
         fail_on_unreachable={"type": "bool", "default": False},
     )
     return spec
@@ -259,6 +277,7 @@ def main():
     module = AnsibleModule(
         argument_spec=argument_spec(),
         required_one_of=[("dns_name", "login_host", "login_unix_socket")],
+        mutually_exclusive=[("login_resolved", "login_host"), ("login_resolved", "login_unix_socket")],
         supports_check_mode=True,
     )
     params = module.params
@@ -276,6 +295,8 @@ def main():
             )
         except InvalidDnsRequest as exc:
             module.fail_json(msg=str(exc), **result)
+        if params["login_resolved"] and result["dns"]["addresses"]:
+            params["login_host"] = result["dns"]["addresses"][0]
 
     if params["login_host"] or params["login_unix_socket"]:
         require_pymysql(module)

@@ -438,6 +438,22 @@ def test_version_probe_through_ansible(mariadb, app_database):
         assert "wrong" not in repr(result["server"])
 
 
+def test_login_resolved_probes_the_server_at_the_resolved_address(nameserver, mariadb):
+    dns = {"dns_nameservers": ["127.0.0.1"], "dns_port": nameserver, "login_resolved": True}
+    server = {k: v for k, v in mariadb.login().items() if k != "login_host"}
+    found = run_module("simpledb_probe", {**server, **dns, "dns_name": "ns.example.test"})
+    missing = run_module("simpledb_probe", {**server, **dns, "dns_name": "missing.example.test"})
+    both = run_module("simpledb_probe", {**mariadb.login(), **dns, "dns_name": "ns.example.test"})
+    no_name = run_module("simpledb_probe", {**server, "login_resolved": True})
+
+    assert (found.get("failed", False), found["dns"]["addresses"]) == (False, ["127.0.0.1"])
+    assert (found["server"]["reachable"], found["server"]["version"]) == (True, server_version(mariadb))
+    assert (missing.get("failed", False), missing["dns"]["status"]) == (False, NXDOMAIN)
+    assert missing["server"] is None
+    assert both["failed"] and "mutually exclusive: login_resolved|login_host" in both["msg"]
+    assert no_name["failed"] and "one of the following is required: dns_name" in no_name["msg"]
+
+
 def test_check_mode_probes_too(mariadb):
     result = run_module("simpledb_probe", mariadb.login(), check=True)
     assert (result["changed"], result["server"]["reachable"]) == (False, True)
