@@ -176,6 +176,7 @@ class TreeMemory:
         self.peak_pss_mb = 0.0
         self.peak_rss_mb = 0.0
         self.peak_processes = 0
+        self.peak_breakdown: dict[str, float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="memory-sampler", daemon=True)
 
@@ -193,6 +194,7 @@ class TreeMemory:
         while not self._stop.wait(self.interval):
             pids = [self.pid, *descendants(self.pid)]
             kib = {"Rss:": 0, "Pss:": 0}
+            by_kind: dict[str, float] = defaultdict(float)
             for pid in pids:
                 try:
                     with open(f"/proc/{pid}/smaps_rollup") as rollup:
@@ -200,11 +202,33 @@ class TreeMemory:
                             fields = line.split()
                             if fields and fields[0] in kib:
                                 kib[fields[0]] += int(fields[1])
+                                if fields[0] == "Pss:":
+                                    by_kind[process_kind(pid)] += int(fields[1]) / 1024
                 except (OSError, ValueError, IndexError):
                     continue
             if kib["Pss:"] / 1024 > self.peak_pss_mb:
                 self.peak_pss_mb, self.peak_processes = kib["Pss:"] / 1024, len(pids)
+                self.peak_breakdown = dict(by_kind)
             self.peak_rss_mb = max(self.peak_rss_mb, kib["Rss:"] / 1024)
+
+
+def process_kind(pid: int) -> str:
+    """What a process of the operator's tree is: a module by name, else its program."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+            argv = [arg.decode(errors="replace") for arg in cmdline.read().split(b"\0") if arg]
+    except OSError:
+        return "?"
+    if argv and os.path.basename(argv[0]) in ("sh", "bash"):
+        return "shell (starts a module)"
+    for arg in argv:
+        if "AnsiballZ_" in arg:
+            return "module " + arg.rsplit("AnsiballZ_", 1)[1].removesuffix(".py")
+    programs = [os.path.basename(arg) for arg in argv[:3] if not arg.startswith("-")]
+    for name in ("ansible-playbook", "ansible-runner", "ansible-operator", "local-runner"):
+        if name in programs or any(name in arg for arg in argv[:3]):
+            return name
+    return programs[0] if programs else "?"
 
 
 def tree_cpu_seconds(pid: int) -> float:
@@ -421,6 +445,7 @@ def time_burst(
         "peak_pss_mb": memory.peak_pss_mb,
         "peak_rss_mb": memory.peak_rss_mb,
         "peak_processes": memory.peak_processes,
+        "peak_breakdown": memory.peak_breakdown,
         "cpu": cpu,
         "run_starts_seen": runs,
         "machine_cpu_to_ready": machine_cpu,
@@ -471,6 +496,8 @@ def report(args, implementation, workers, start_load, end_load, seed_seconds, no
     text_table, md_table = table(["measure", "measured", "target"], rows)
 
     profile_rows, profile_md = profile_table(noops["profiles"])
+    peak = sorted(burst["peak_breakdown"].items(), key=lambda item: -item[1])
+    peak_rows, peak_md = table(["process", "PSS at the peak"], [[kind, f"{mb:.0f} MB"] for kind, mb in peak])
     changed = sorted(set(noops["changed"]), key=str)
     summary = (
         f"Operator: {implementation}, `--max-concurrent-reconciles={workers}`"
@@ -496,11 +523,15 @@ up to what the tree uses; the RSS sum counts shared pages once per process.
 
 {summary}
 
+The burst's peak memory by process (ansible-playbook includes the workers it forks per task):
+
+{peak_md}
+
 Where a no-op run's time goes (mean over the timed runs, from the runner's job events):
 
 {profile_md}
 """
-    text = f"{text_table}\n\n{summary}\n\n{profile_rows}"
+    text = f"{text_table}\n\n{summary}\n\n{peak_rows}\n\n{profile_rows}"
     return Report(text=text, markdown=markdown)
 
 
