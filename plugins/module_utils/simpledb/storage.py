@@ -80,13 +80,27 @@ class Storage(abc.ABC):
 class _FileWriteStream(WriteStream):
     """Writes to a temporary file beside the target; commit renames it into place."""
 
+    # Written data is handed to the disk every this many bytes rather than all at commit's
+    # fsync, which would otherwise wait for the whole file (and leave it in the page cache).
+    WRITEBACK_BYTES = 16 * 1024 * 1024
+
     def __init__(self, target: str) -> None:
         self._target = target
         fd, self._temp = tempfile.mkstemp(prefix=_PARTIAL_PREFIX, dir=os.path.dirname(target))
         self._file = os.fdopen(fd, "wb")
+        self._written = 0
+        self._handed = 0  # bytes handed to the disk
 
     def write(self, data: bytes) -> int:
-        return self._file.write(data)
+        size = self._file.write(data)
+        self._written += size
+        if self._written - self._handed >= self.WRITEBACK_BYTES and hasattr(os, "posix_fadvise"):
+            self._file.flush()
+            # DONTNEED starts the writeback of the dirty pages without waiting for it, and
+            # drops the pages of earlier ranges once they are on disk.
+            os.posix_fadvise(self._file.fileno(), 0, self._written, os.POSIX_FADV_DONTNEED)
+            self._handed = self._written
+        return size
 
     def commit(self) -> None:
         self._file.flush()
