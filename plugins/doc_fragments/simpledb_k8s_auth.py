@@ -45,5 +45,6 @@ options:
     type: path
     aliases: [key_file]
 requirements:
-  - kubernetes (the Python client)
+  - kubernetes (the Python client), only for credentials the module cannot read itself (an exec or
+    auth-provider plugin, several kubeconfig files, a proxy, tls-server-name)
 """

@@ -145,9 +145,8 @@ from ansible.module_utils.simpledb.events import DEFAULT_WINDOW, complete_involv
 from ansible.module_utils.simpledb.k8s import (
     KubeAPI,
     KubernetesError,
-    api_client_from_params,
+    api_transport_from_params,
     auth_argument_spec,
-    require_kubernetes,
 )
 
 
@@ -180,7 +179,6 @@ def argument_spec():
 
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    require_kubernetes(module)
     params = module.params
     given = params["involved_object"]
     involved = {
@@ -192,7 +190,7 @@ def main():
         "fieldPath": given["field_path"],
     }
     try:
-        api = KubeAPI(api_client_from_params(params))
+        api = KubeAPI(api_transport_from_params(params))
         record = record_event(
             api,
             complete_involved_object(api, involved),

@@ -171,9 +171,8 @@ from ansible.module_utils.simpledb.dns import InvalidDnsRequest, probe_dns, requ
 from ansible.module_utils.simpledb.k8s import (
     KubeAPI,
     KubernetesError,
-    api_client_from_params,
+    api_transport_from_params,
     auth_argument_spec,
-    require_kubernetes,
 )
 from ansible.module_utils.simpledb.migrations import DEFAULT_HISTORY_TABLE
 from ansible.module_utils.simpledb.observe import (
@@ -242,14 +241,13 @@ def main():
         required_one_of=[("server_dns_name", "login_host")],
         supports_check_mode=True,
     )
-    require_kubernetes(module)
     require_dnspython(module)
     require_pymysql(module)
     params = module.params
     namespace = params["namespace"]
 
     try:
-        api = KubeAPI(api_client_from_params(params))
+        api = KubeAPI(api_transport_from_params(params))
         objects = object_versions(api, namespace, params["objects"])
         claims = claim_versions(api, namespace, params["claim_selector"]) if params["claim_selector"] else {}
         secret = api.get(api.resource("v1", "Secret"), params["secret_name"], namespace)

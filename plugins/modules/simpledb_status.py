@@ -144,9 +144,8 @@ from ansible.module_utils.simpledb.cr_status import update_status
 from ansible.module_utils.simpledb.k8s import (
     KubeAPI,
     KubernetesError,
-    api_client_from_params,
+    api_transport_from_params,
     auth_argument_spec,
-    require_kubernetes,
 )
 
 
@@ -177,14 +176,13 @@ def argument_spec():
 
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    require_kubernetes(module)
     params = module.params
     for field, option in (("conditions", "conditions"), ("observedGeneration", "observed_generation")):
         if field in params["status"]:
             module.fail_json(msg=f"Set status.{field} with the {option} option, not inside status")
 
     try:
-        api = KubeAPI(api_client_from_params(params))
+        api = KubeAPI(api_transport_from_params(params))
         update = update_status(
             api,
             params["api_version"],

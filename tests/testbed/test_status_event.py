@@ -14,7 +14,7 @@ import yaml
 from ansible.module_utils.simpledb.conditions import InvalidCondition
 from ansible.module_utils.simpledb.cr_status import update_status
 from ansible.module_utils.simpledb.events import complete_involved_object, record_event
-from ansible.module_utils.simpledb.k8s import KubeAPI, KubernetesError, api_client_from_params
+from ansible.module_utils.simpledb.k8s import KubeAPI, KubernetesError, api_transport_from_params
 
 from tests.fixtures.ansible_module import run_module
 
@@ -124,7 +124,7 @@ def target(kubectl, namespace, test_crd):
 
 @pytest.fixture
 def api(kubeconfig):
-    return KubeAPI(api_client_from_params({"kubeconfig": kubeconfig}))
+    return KubeAPI(api_transport_from_params({"kubeconfig": kubeconfig}))
 
 
 def read(kubectl, namespace, name="db"):
@@ -396,6 +396,33 @@ def test_authentication_from_the_environment_and_explicit_options(
     assert "no-such-context" in unknown_context["msg"]
 
 
+def test_inline_credentials_and_the_kubernetes_package_path_reach_the_same_server(
+    kubeconfig, namespace, target
+):
+    config = yaml.safe_load(open(kubeconfig))
+    cluster, user = config["clusters"][0]["cluster"], config["users"][0]["user"]
+    for entry, key in (
+        (cluster, "certificate-authority"),
+        (user, "client-certificate"),
+        (user, "client-key"),
+    ):
+        if entry.get(key):
+            entry[f"{key}-data"] = base64.b64encode(open(entry.pop(key), "rb").read()).decode()
+    inline = api_transport_from_params({"kubeconfig": config})
+    # tls-server-name is for the kubernetes package's loader: the same server through its ApiClient.
+    cluster["tls-server-name"] = "127.0.0.1"
+    package = api_transport_from_params({"kubeconfig": config})
+
+    assert (type(inline).__name__, type(package).__name__) == ("HttpTransport", "ClientTransport")
+    for transport in (inline, package):
+        api = KubeAPI(transport)
+        target_resource = api.resource(API_VERSION, KIND)
+        assert api.get(target_resource, "db", namespace)["metadata"]["name"] == "db"
+        assert api.get(target_resource, "absent", namespace) is None
+        with pytest.raises(KubernetesError, match="404"):
+            api.merge_patch(target_resource, "absent", {"metadata": {"labels": {"a": "b"}}}, namespace)
+
+
 # ------------------------------------------------------------------ events
 
 
@@ -496,7 +523,7 @@ def test_concurrent_repeats_lose_no_count(kubeconfig, kubectl, namespace, target
     def record():
         try:
             record_event(
-                KubeAPI(api_client_from_params({"kubeconfig": kubeconfig})), involved, "Flapping", "same"
+                KubeAPI(api_transport_from_params({"kubeconfig": kubeconfig})), involved, "Flapping", "same"
             )
         except Exception as exc:  # collected for the assertion below
             errors.append(exc)
