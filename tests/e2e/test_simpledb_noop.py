@@ -5,6 +5,8 @@ in the server. Each drift is repaired by the run it triggers or by the next one.
 
 from __future__ import annotations
 
+import uuid
+
 import pymysql
 import pytest
 import yaml
@@ -27,9 +29,11 @@ def poked_operator(operator, simpledb_crds, cluster):
 
 
 def reconcile(sdb, name: str, mark: str) -> dict:
-    """Touch the SimpleDB's metadata and wait for the run that follows."""
+    """Touch the SimpleDB's metadata and wait for the run that follows. The value is new every
+    time: annotating the value already there changes nothing and triggers no run."""
     before = last_result(sdb.get(name)).get("completion", "")
-    sdb.kubectl.run("annotate", "-n", sdb.namespace, f"simpledb/{name}", f"test/touch={mark}", "--overwrite")
+    value = f"{mark}-{uuid.uuid4().hex[:8]}"
+    sdb.kubectl.run("annotate", "-n", sdb.namespace, f"simpledb/{name}", f"test/touch={value}", "--overwrite")
     return sdb.wait_for(name, lambda o: last_result(o).get("completion", "") > before)
 
 
