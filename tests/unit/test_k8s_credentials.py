@@ -42,7 +42,7 @@ def test_tokens_certificates_and_basic_auth_are_read(tmp_path):
         yaml.safe_dump(
             kubeconfig(
                 {"server": "https://10.0.0.1:6443/", "certificate-authority": "ca.crt"},
-                {"tokenFile": "token", "token": "inline", "client-certificate-data": b64(b"CERT")},
+                {"tokenFile": "token", "client-certificate-data": b64(b"CERT")},
             )
         )
     )
@@ -59,11 +59,15 @@ def test_tokens_certificates_and_basic_auth_are_read(tmp_path):
             )
         }
     )
+    # The token wins over the token file, as in the kubernetes package.
+    both = k8s._endpoint(
+        {"kubeconfig": kubeconfig({"server": "https://h"}, {"token": "inline", "tokenFile": "/nonexistent"})}
+    )
     basic = k8s._endpoint(
         {"kubeconfig": kubeconfig({"server": "https://h"}, {"username": "a", "password": "b"})}
     )
 
-    # The token file wins over the token, as in the kubernetes package; paths are relative to the file.
+    # Paths are relative to the kubeconfig's directory.
     assert (from_file.host, from_file.authorization) == ("https://10.0.0.1:6443", "Bearer from-file")
     assert (from_file.ca_file, from_file.cert_data) == (str(tmp_path / "ca.crt"), b"CERT")
     assert (inline.authorization, inline.ca_data, inline.verify, inline.key_file) == (
@@ -72,6 +76,7 @@ def test_tokens_certificates_and_basic_auth_are_read(tmp_path):
         False,
         "/k.key",
     )
+    assert both.authorization == "Bearer inline"
     assert basic.authorization == "Basic " + b64(b"a:b")
 
 

@@ -189,9 +189,9 @@ def _kubeconfig_endpoint(kubeconfig: Any, context: str | None) -> Endpoint:
     if "server" not in cluster:
         raise ValueError(f"cluster {context_entry.get('cluster')!r} of the kubeconfig has no server")
     endpoint = Endpoint(host=cluster["server"], verify=not cluster.get("insecure-skip-tls-verify", False))
-    token = _file_or_data(user, "tokenFile", "token", base, decode=False)
+    token = _token(user, base)
     if token:
-        endpoint.authorization = "Bearer " + token.decode().strip()
+        endpoint.authorization = "Bearer " + token
     elif "username" in user and "password" in user:
         credentials = f"{user['username']}:{user['password']}".encode()
         endpoint.authorization = "Basic " + base64.b64encode(credentials).decode()
@@ -212,14 +212,14 @@ def _named(config: dict[str, Any], section: str, name: Any, key: str) -> dict[st
     raise ValueError(f"the kubeconfig has no {key} named {name!r}")
 
 
-def _file_or_data(
-    entry: dict[str, Any], file_key: str, data_key: str, base: str, decode: bool
-) -> bytes | None:
-    if entry.get(file_key):
-        with open(os.path.join(base, entry[file_key]), "rb") as fh:
-            return fh.read()
-    if entry.get(data_key):
-        return base64.b64decode(entry[data_key]) if decode else str(entry[data_key]).encode()
+def _token(user: dict[str, Any], base: str) -> str | None:
+    """The user's bearer token: ``token``, else the content of ``tokenFile`` (the kubernetes
+    package's order)."""
+    if user.get("token"):
+        return str(user["token"]).strip()
+    if user.get("tokenFile"):
+        with open(os.path.join(base, user["tokenFile"]), encoding="utf-8") as fh:
+            return fh.read().strip()
     return None
 
 
@@ -301,17 +301,21 @@ class HttpTransport:
     ) -> tuple[int, str, bytes]:
         if self._authorization:
             headers = {**headers, "Authorization": self._authorization}
-        for attempt in (1, 2):
-            try:
-                self._connection.request(method, self._prefix + path, body=body, headers=headers)
-                response = self._connection.getresponse()
-                return response.status, response.reason, response.read()
-            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
-                # The server closed the kept-alive connection: a GET may go again on a new one.
-                self._connection.close()
-                if method != "GET" or attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
+        try:
+            return self._send_once(method, path, body, headers)
+        except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+            # The server closed the kept-alive connection: a GET may go again on a new one.
+            self._connection.close()
+            if method != "GET":
+                raise
+            return self._send_once(method, path, body, headers)
+
+    def _send_once(
+        self, method: str, path: str, body: bytes | None, headers: dict[str, str]
+    ) -> tuple[int, str, bytes]:
+        self._connection.request(method, self._prefix + path, body=body, headers=headers)
+        response = self._connection.getresponse()
+        return response.status, response.reason, response.read()
 
 
 def _ssl_context(endpoint: Endpoint) -> ssl.SSLContext:
