@@ -224,8 +224,10 @@ def process_kind(pid: int) -> str:
     for arg in argv:
         if "AnsiballZ_" in arg:
             return "module " + arg.rsplit("AnsiballZ_", 1)[1].removesuffix(".py")
+    if "testbed.runner" in argv[:3]:
+        return "local-runner"
     programs = [os.path.basename(arg) for arg in argv[:3] if not arg.startswith("-")]
-    for name in ("ansible-playbook", "ansible-runner", "ansible-operator", "local-runner"):
+    for name in ("ansible-playbook", "ansible-runner", "ansible-operator"):
         if name in programs or any(name in arg for arg in argv[:3]):
             return name
     return programs[0] if programs else "?"
