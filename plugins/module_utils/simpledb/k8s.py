@@ -26,12 +26,7 @@ import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any
 
-try:
-    import yaml
-
-    HAS_YAML = True
-except ImportError:  # pragma: no cover - ansible-core requires PyYAML
-    HAS_YAML = False
+import yaml  # ansible-core requires PyYAML
 
 # Option -> environment variables, as kubernetes.core reads them (K8S_AUTH_<option or client name>).
 AUTH_ENVIRONMENT = {
@@ -171,8 +166,6 @@ def _kubeconfig_endpoint(kubeconfig: Any, context: str | None) -> Endpoint:
         if os.pathsep in path:
             raise _NeedsKubernetesPackage("several kubeconfig files are merged by the kubernetes package")
         path = os.path.expanduser(path)
-        if not HAS_YAML:
-            raise _NeedsKubernetesPackage("PyYAML is missing")
         with open(path, encoding="utf-8") as fh:
             config = yaml.safe_load(fh) or {}
         base = os.path.dirname(os.path.abspath(path))
@@ -352,6 +345,7 @@ class ClientTransport:
     def send(
         self, method: str, path: str, body: bytes | None, headers: dict[str, str]
     ) -> tuple[int, str, bytes]:
+        import urllib3.exceptions
         from kubernetes.client.rest import ApiException
 
         try:
@@ -368,6 +362,8 @@ class ClientTransport:
         except ApiException as exc:
             payload = exc.body if isinstance(exc.body, bytes) else (exc.body or "").encode()
             return exc.status, exc.reason or "", payload
+        except urllib3.exceptions.HTTPError as exc:
+            raise ConnectionError(str(exc)) from exc  # as HttpTransport's errors are
         return 200, "OK", response.data or b""
 
 
@@ -422,12 +418,6 @@ class KubeAPI:
             raise KubernetesError(
                 f"Cannot reach the Kubernetes API server at {self.transport.host}: {exc}"
             ) from exc
-        except Exception as exc:  # the kubernetes package's urllib3 errors
-            if type(exc).__module__.startswith("urllib3"):
-                raise KubernetesError(
-                    f"Cannot reach the Kubernetes API server at {self.transport.host}: {exc}"
-                ) from exc
-            raise
         if status >= 400:
             raise KubernetesError(f"{method} {path}: {_api_message(status, reason, payload)}", status)
         return json.loads(payload or b"{}")
