@@ -159,6 +159,7 @@ import datetime
 import os
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.simpledb.allocator import keep_buffers_for_reuse
 from ansible.module_utils.simpledb.connection import (
     ConnectionFailed,
     connect_from_params,
@@ -233,6 +234,7 @@ def main():
             compression_level=params["compression_level"],
             lock_wait_timeout=params["lock_wait_timeout"],
         )
+        keep_buffers_for_reuse()
         result = Dumper(connect, params["database"], options, report).run(storage, name)
     except (ConnectionFailed, BackupError, StorageError) as exc:
         module.fail_json(msg=str(exc))

@@ -134,6 +134,7 @@ duration:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.simpledb.allocator import keep_buffers_for_reuse
 from ansible.module_utils.simpledb.connection import (
     ConnectionFailed,
     connect_from_params,
@@ -186,6 +187,7 @@ def main():
             module.exit_json(
                 changed=True, verified=False, mismatches=[], **_without(failure, "verified", "mismatches")
             )
+        keep_buffers_for_reuse()
         result = restorer.run()
     except RestoreError as exc:
         module.fail_json(

@@ -50,7 +50,6 @@ from ansible.module_utils.simpledb.manifest import (
 from ansible.module_utils.simpledb.migrations import read_schema_version
 from ansible.module_utils.simpledb.sqltext import (
     Column,
-    chunk_is_framed,
     chunk_sql,
     escape_quoted_row,
     format_chunk,
@@ -128,10 +127,10 @@ class DumpOptions:
 
 
 class _ArtifactWriter:
-    """Appends blocks to the storage stream from one thread; a pool formats and compresses.
+    """Appends blocks to the storage stream from one thread; a pool compresses them.
 
-    Workers hand over a function that returns the block's bytes (formatting a chunk,
-    gzip-compressing it as a member of its own), so that work overlaps their next query.
+    Workers hand over a function that returns the block's bytes, which the pool runs and,
+    with gzip, compresses as a member of its own, so that work overlaps their next query.
     What bounds memory is a budget of bytes: ``put`` blocks while the blocks handed over
     and not yet written and hashed hold ``options.queue_bytes`` (a block larger than the
     budget goes alone), so memory does not grow with the chunk size or the number of
@@ -142,7 +141,7 @@ class _ArtifactWriter:
     def __init__(self, stream: Any, options: DumpOptions) -> None:
         self._stream = stream
         self._level = options.compression_level if options.compression == "gzip" else None
-        self._pool = ThreadPoolExecutor(options.compression_threads, thread_name_prefix="format")
+        self._pool = ThreadPoolExecutor(options.compression_threads, thread_name_prefix="compress")
         self._budget = options.queue_bytes
         self._held = 0  # bytes of the blocks handed over and not yet hashed
         self._room = threading.Condition()
@@ -755,20 +754,19 @@ class Dumper:
         rows, nullable_values, raw = row
         if rows == 0 or len(raw) >= self._gc_max:
             return None
-        framing = framing_for(plan.columns)
-        if not chunk_is_framed(raw, rows, marked_values(plan.columns, rows, int(nullable_values)), framing):
+        pieces = format_chunk(
+            insert_prefix(plan.name, plan.columns),
+            raw,
+            2 * marked_values(plan.columns, rows, int(nullable_values)),
+            self.options.max_statement_bytes,
+            framing_for(plan.columns),
+        )
+        if pieces is None:
             return None
         with scheduler.lock:
             ranges.observe(low, high, len(raw))
             plan.rows += rows
-        writer.put(
-            len(raw),
-            format_chunk,
-            insert_prefix(plan.name, plan.columns),
-            raw,
-            self.options.max_statement_bytes,
-            framing,
-        )
+        writer.put(len(raw), list, pieces)
         return len(raw)
 
     def _follow_up(

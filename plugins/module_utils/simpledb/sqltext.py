@@ -1,20 +1,19 @@
-"""Turning table rows into SQL text: the server formats, Python only escapes and frames.
+"""Turning table rows into SQL text: the server formats, Python only escapes and quotes.
 
 A backup asks the server for a whole chunk of rows in one value:
-``GROUP_CONCAT(<row parts> SEPARATOR <separator>)``. Every quoted value is wrapped in a
-marker instead of quotes and left unescaped. Python then escapes the whole chunk with a
-few C-speed ``bytes.replace`` calls (only for the bytes that occur), cuts it into
-statements at the row separators and turns markers and separators into quotes and commas.
-Counting both against what the server reports proves the data held neither: a chunk whose
-data does is dumped again row by row with the server's QUOTE() instead, so any content is
-exact.
+``GROUP_CONCAT(<row parts> SEPARATOR ',')``, rows spelled ``(v1,v2,...)``. Every quoted
+value is wrapped in a mark instead of quotes and left unescaped. Python then escapes the
+whole chunk with a few C-speed ``bytes.replace`` calls (only for the bytes that occur),
+cuts it into statements at row boundaries and turns the marks into quotes. Counting the
+marks against what the server reports proves the data held none: a chunk whose data does
+is dumped again row by row with the server's QUOTE() instead, so any content is exact.
 
-Two framings (see Framing): tables without binary columns use U+0001 and U+0002, control
-characters that text almost never holds, single bytes that are valid utf8mb4 (so the
-result stays utf8mb4 text and one ``bytes.translate`` turns them into quotes and commas).
-Binary values hold every byte, so tables with binary columns use four-byte sequences that
-contain 0xFE, which UTF-8 text never holds and binary data holds about once in 4 GiB; the
-chunk is then a binary string, text values in it are their utf8mb4 bytes.
+Two marks (see Framing): tables without binary columns use U+0001, a control character
+that text almost never holds, a single byte that is valid utf8mb4 (so the result stays
+utf8mb4 text and one same-length ``bytes.replace`` turns marks into quotes). Binary values
+hold every byte, so tables with binary columns use a four-byte sequence that contains
+0xFE, which UTF-8 text never holds and binary data holds about once in 4 GiB; the chunk is
+then a binary string, text values in it are their utf8mb4 bytes.
 
 How each type is written (every one round-trips exactly):
 - integers, DECIMAL, YEAR: bare digits.
@@ -40,24 +39,21 @@ from ansible.module_utils.simpledb.connection import quote_identifier
 
 @dataclass(frozen=True)
 class Framing:
-    """The bytes that stand for a chunk's quotes (``mark``) and row separators, and how the
-    query spells them. Neither holds a byte that escaping changes, nor a proper prefix
-    that is also its own or the other's suffix, so occurrences never overlap and escaping
-    neither makes nor breaks one: their counts prove the data held none."""
+    """The bytes that stand for a chunk's quotes (``mark``), and how the query spells them.
+    The mark holds no byte that escaping changes and no proper prefix that is also its
+    suffix, so occurrences never overlap and escaping neither makes nor breaks one: their
+    count proves the data held none."""
 
     mark: bytes
-    separator: bytes
     mark_sql: str
-    separator_sql: str
 
 
-TEXT_FRAMING = Framing(b"\x01", b"\x02", "CHAR(1 USING utf8mb4)", "X'02'")
+TEXT_FRAMING = Framing(b"\x01", "CHAR(1 USING utf8mb4)")
 # A bare X'..' literal would be converted to a text value's utf8mb4 (and refused); the CAST
-# makes the whole row binary. SEPARATOR takes only a literal, which the binary rows convert.
-BINARY_FRAMING = Framing(
-    b"\xfe\x01\xa7\xfd", b"\xfe\x02\xa7\xfd", "CAST(X'FE01A7FD' AS BINARY)", "X'FE02A7FD'"
-)
-_TEXT_TO_SQL = bytes.maketrans(TEXT_FRAMING.mark + TEXT_FRAMING.separator, b"',")
+# makes the whole row binary.
+BINARY_FRAMING = Framing(b"\xfe\x01\xa7\xfd", "CAST(X'FE01A7FD' AS BINARY)")
+# Between two rows of a chunk, and only there outside the quoted values.
+_ROW_BOUNDARY = b"),("
 # Escapes the mariadb client and server both read back; backslash first, so the other
 # escapes' backslashes are not doubled.
 _ESCAPES = (
@@ -161,11 +157,10 @@ def row_parts_sql(columns: list[Column], framing: Framing | None) -> str:
 def chunk_sql(columns: list[Column], from_clause: str, where: str) -> str:
     """One query for a chunk: its rows, its non-NULL values in nullable marked columns, and
     the rows as SQL text in framing_for(columns) (see marked_values())."""
-    framing = framing_for(columns)
     nullable = [f"COUNT({quote_identifier(c.name)})" for c in columns if c.marked and c.nullable]
     return (
         f"SELECT COUNT(*), {'+'.join(nullable) or '0'}, "
-        f"GROUP_CONCAT({row_parts_sql(columns, framing)} SEPARATOR {framing.separator_sql}) "
+        f"GROUP_CONCAT({row_parts_sql(columns, framing_for(columns))} SEPARATOR ',') "
         f"FROM {from_clause} WHERE {where}"
     )
 
@@ -186,53 +181,82 @@ def column_list_sql(columns: list[Column]) -> str:
     return "(" + ",".join(quote_identifier(c.name) for c in columns) + ")"
 
 
-def chunk_is_framed(raw: bytes, rows: int, marked_values: int, framing: Framing) -> bool:
-    """Whether every marker and separator in the chunk is one the query put there."""
-    return raw.count(framing.mark) == 2 * marked_values and raw.count(framing.separator) == rows - 1
-
-
 def format_chunk(
-    prefix: bytes, raw: bytes, max_statement_bytes: int, framing: Framing
-) -> list[bytes | memoryview]:
-    """INSERT statements for a chunk that passed chunk_is_framed(), as pieces to write in
-    order. Copying multi-megabyte buffers is what costs here: with the text framing the
-    rows stay in one buffer (pieces are views of it); the binary framing's markers shrink
-    to one byte, so each statement gets a buffer of its own (there is usually one)."""
+    prefix: bytes, raw: bytes, marks: int, max_statement_bytes: int, framing: Framing
+) -> list[bytes | memoryview] | None:
+    """INSERT statements for a chunk from chunk_sql(), as pieces to write in order; None
+    when the data itself holds the mark (``marks`` is how many the query put in: twice
+    marked_values()), so those rows must be dumped another way.
+
+    What costs here is passes over multi-megabyte buffers: the escapes (memchr-fast when a
+    byte does not occur), one count of the marks and one replace. With the text mark the
+    replace keeps every offset, so the statements are views of one buffer."""
     for byte, escaped in _ESCAPES:
         if byte in raw:
             raw = raw.replace(byte, escaped)
-    cuts = statement_cuts(raw, max_statement_bytes, framing.separator)
+    spans = statement_spans(raw, max_statement_bytes, framing.mark)
+    if sum(span_marks for _, _, span_marks in spans) != marks:
+        return None
     pieces: list[bytes | memoryview] = []
-    start = 0
     if framing is TEXT_FRAMING:
-        text = memoryview(raw.translate(_TEXT_TO_SQL))
-        for end in cuts:
+        text = memoryview(raw.replace(framing.mark, b"'"))
+        for start, end, _ in spans:
             pieces += [prefix, text[start:end], b";\n"]
-            start = end + 1
         return pieces
-    for end in cuts:
+    for start, end, _ in spans:
         statement = raw if start == 0 and end == len(raw) else raw[start:end]
-        pieces += [prefix, statement.replace(framing.mark, b"'").replace(framing.separator, b","), b";\n"]
-        start = end + len(framing.separator)
+        pieces += [prefix, statement.replace(framing.mark, b"'"), b";\n"]
     return pieces
 
 
-def statement_cuts(escaped: bytes, max_statement_bytes: int, separator: bytes) -> list[int]:
-    """Where to end each INSERT so it stays within the bound: offsets of row separators
-    (and the end). A single row longer than the bound becomes a statement of its own."""
-    cuts = []
-    start, size = 0, len(escaped)
+def statement_spans(raw: bytes, max_statement_bytes: int, mark: bytes) -> list[tuple[int, int, int]]:
+    """``(start, end, marks)`` of each INSERT's rows in an escaped chunk, ``marks`` counting
+    the marks in ``raw[start:end]``. Statements end at row boundaries (``),(`` with an even
+    number of marks before it, so outside any quoted value) and stay within the bound; a
+    single row longer than the bound becomes a statement of its own."""
+    spans = []
+    start, size = 0, len(raw)
     while start < size:
-        end = size
+        end, marks = size, None
         if size - start > max_statement_bytes:
-            cut = escaped.rfind(separator, start, start + max_statement_bytes)
-            if cut <= start:
-                cut = escaped.find(separator, start + max_statement_bytes)
-            if cut != -1:
-                end = cut
-        cuts.append(end)
-        start = end + len(separator)
-    return cuts
+            boundary = _boundary_before(raw, start, start + max_statement_bytes, mark) or _boundary_after(
+                raw, start, start + max_statement_bytes, mark
+            )
+            if boundary is not None:
+                end, marks = boundary
+        if marks is None:
+            marks = raw.count(mark, start, end)
+        spans.append((start, end, marks))
+        start = end + 1  # past the comma between the rows
+    return spans
+
+
+def _boundary_before(raw: bytes, start: int, limit: int, mark: bytes) -> tuple[int, int] | None:
+    """The last row boundary in ``raw[start:limit]``: (the end of the row before it, the
+    marks from start to there). Each mark is counted once, however many candidates fall
+    inside a quoted value."""
+    counted_to = limit
+    marks = raw.count(mark, start, counted_to)
+    search_end = limit + 2  # a row may end at limit - 1
+    while (found := raw.rfind(_ROW_BOUNDARY, start, search_end)) != -1:
+        marks -= raw.count(mark, found + 1, counted_to)
+        counted_to, search_end = found + 1, found + 2
+        if marks % 2 == 0:
+            return found + 1, marks
+    return None
+
+
+def _boundary_after(raw: bytes, start: int, limit: int, mark: bytes) -> tuple[int, int] | None:
+    """The first row boundary at or after ``limit`` (the row from start is longer than the
+    bound), as _boundary_before() reports it; None when that row is the chunk's last."""
+    counted_to = limit
+    marks = raw.count(mark, start, counted_to)
+    while (found := raw.find(_ROW_BOUNDARY, counted_to)) != -1:
+        marks += raw.count(mark, counted_to, found + 1)
+        counted_to = found + 1
+        if marks % 2 == 0:
+            return found + 1, marks
+    return None
 
 
 def escape_quoted_row(row: bytes) -> bytes:
