@@ -129,8 +129,8 @@ class DumpOptions:
 class _ArtifactWriter:
     """Appends blocks to the storage stream from one thread; a pool compresses them.
 
-    Workers hand over a function that returns the block's bytes, which the pool runs and,
-    with gzip, compresses as a member of its own, so that work overlaps their next query.
+    Workers hand over a block's pieces; with gzip the pool compresses them as a member of
+    its own, so that work overlaps the workers' next query.
     What bounds memory is a budget of bytes: ``put`` blocks while the blocks handed over
     and not yet written and hashed hold ``options.queue_bytes`` (a block larger than the
     budget goes alone), so memory does not grow with the chunk size or the number of
@@ -155,23 +155,21 @@ class _ArtifactWriter:
         self._thread = threading.Thread(target=self._run, name="writer", daemon=True)
         self._thread.start()
 
-    def put(self, size: int, make_pieces: Callable[..., list[Any]], *args: Any) -> None:
-        """Queue a block of about ``size`` bytes: ``make_pieces(*args)`` runs in the pool and
-        returns its bytes as a list of pieces (bytes or memoryviews), written in order
-        without joining them."""
+    def put(self, size: int, pieces: list[Any]) -> None:
+        """Queue a block of about ``size`` bytes as a list of pieces (bytes or memoryviews),
+        written in order without joining them."""
         with self._room:
             while self._held and self._held + size > self._budget and self.error is None:
                 self._room.wait()
             if self.error is not None:
                 raise BackupError(f"Writing the backup failed: {self.error}")
             self._held += size
-        self._queue.put((size, self._pool.submit(self._encode, make_pieces, *args)))
+        self._queue.put((size, self._pool.submit(self._encode, pieces)))
 
     def put_bytes(self, block: bytes) -> None:
-        self.put(len(block), list, [block])
+        self.put(len(block), [block])
 
-    def _encode(self, make_pieces: Callable[..., list[Any]], *args: Any) -> list[Any]:
-        pieces = make_pieces(*args)
+    def _encode(self, pieces: list[Any]) -> list[Any]:
         if self._level is None:
             return pieces
         compressor = deflate.compressobj(self._level, deflate.DEFLATED, 31)
@@ -766,7 +764,7 @@ class Dumper:
         with scheduler.lock:
             ranges.observe(low, high, len(raw))
             plan.rows += rows
-        writer.put(len(raw), list, pieces)
+        writer.put(len(raw), pieces)
         return len(raw)
 
     def _follow_up(
@@ -834,7 +832,7 @@ class Dumper:
                 if statement and statement_bytes + len(row) > limit:
                     end_statement()
                     if block_bytes >= self.options.chunk_bytes:
-                        writer.put(block_bytes, list, block)
+                        writer.put(block_bytes, block)
                         produced += block_bytes
                         block, block_bytes = [], 0
                 statement.append(row)
@@ -843,7 +841,7 @@ class Dumper:
         if statement:
             end_statement()
         if block:
-            writer.put(block_bytes, list, block)
+            writer.put(block_bytes, block)
             produced += block_bytes
         with scheduler.lock:
             plan.rows += rows

@@ -128,7 +128,8 @@ class Column:
         """The value's arguments of CONCAT or GROUP_CONCAT, ``NULL`` spelled out (both skip
         a row with a NULL argument)."""
         parts = self.value_parts(framing)
-        if not self.nullable or (len(parts) == 1 and str(parts[0]).startswith("QUOTE(")):
+        quoted = len(parts) == 1 and isinstance(parts[0], str) and parts[0].startswith("QUOTE(")
+        if not self.nullable or quoted:
             return parts  # QUOTE(NULL) is already the word NULL
         charset = _charset(framing)
         expr = parts[0] if len(parts) == 1 else f"CONCAT({_arguments(parts, charset)})"
@@ -229,8 +230,7 @@ def format_chunk(
             pieces += [prefix, text[start:end], b";\n"]
         return pieces
     for start, end, _ in spans:
-        statement = raw if start == 0 and end == len(raw) else raw[start:end]
-        pieces += [prefix, statement.replace(framing.mark, b"'"), b";\n"]
+        pieces += [prefix, raw[start:end].replace(framing.mark, b"'"), b";\n"]
     return pieces
 
 
